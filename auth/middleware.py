@@ -1,0 +1,69 @@
+"""The API-key check: plain ASGI middleware that sees every HTTP and WebSocket
+connection, so nothing reaches the app without a live key of some tenant.
+
+The tenant of the key travels on in `scope["state"]["tenant"]`.
+"""
+
+import time
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
+
+from auth.api_keys import key_digest
+from errors import BadRequest, InvalidApiKey
+from models import ApiKey
+from web.responses import error_response
+
+ALLOWED_METHODS = frozenset({"GET", "POST", "OPTIONS"})
+# last_used_at is written at most this often per key, not on every request.
+LAST_USED_RESOLUTION = 60.0
+
+
+class ApiKeyMiddleware:
+    def __init__(self, app: ASGIApp, *, is_public: Callable[[Scope], bool]) -> None:
+        self.app = app
+        self.is_public = is_public
+        self._last_marked: dict[int, float] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] not in ALLOWED_METHODS:
+            response = error_response(
+                BadRequest("Method not allowed."), 405, {"allow": "GET, POST, OPTIONS"}
+            )
+            await response(scope, receive, send)
+            return
+        if self.is_public(scope):
+            await self.app(scope, receive, send)
+            return
+        api_key = self.live_key(Headers(scope=scope).getlist("x-api-key"))
+        if api_key is None:
+            await self.refuse(scope, receive, send)
+            return
+        scope.setdefault("state", {})["tenant"] = api_key.tenant
+        await self.app(scope, receive, send)
+
+    def live_key(self, values: list[str]) -> ApiKey | None:
+        if len(values) != 1 or not values[0]:
+            return None
+        api_key = ApiKey.live_by_digest(key_digest(values[0]))
+        if api_key is not None:
+            self.mark_used(api_key)
+        return api_key
+
+    def mark_used(self, api_key: ApiKey) -> None:
+        now = time.monotonic()
+        if now - self._last_marked.get(api_key.id, -LAST_USED_RESOLUTION) >= LAST_USED_RESOLUTION:
+            self._last_marked[api_key.id] = now
+            api_key.mark_used()
+
+    async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await WebSocket(scope, receive, send).close(code=1008)
+            return
+        response = error_response(InvalidApiKey(), 401)
+        await response(scope, receive, send)

@@ -1,0 +1,113 @@
+"""Access tokens: HS256 JWTs bound to one tenant (the audience) and one user.
+
+Pure functions: secrets and "now" are parameters. Only HS256 is accepted, the
+`typ` header must say this is an access token, and the `kid` header may only name
+one of the configured secrets; it is never used to fetch a key.
+"""
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import jwt
+
+from errors import Unauthenticated
+
+ALGORITHMS = ["HS256"]
+TOKEN_TYPE = "at+jwt"
+ISSUER = "user-service"
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
+# Far above any token we issue; refuses 100 KB of garbage before decoding it.
+MAX_TOKEN_LENGTH = 2048
+# Hosts' clocks differ a little: a token from a host a few seconds ahead is fine.
+CLOCK_SKEW = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: UUID
+    tenant_id: UUID
+    token_id: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+def key_id(secret: str) -> str:
+    """Name a secret without revealing it: the `kid` header of its tokens."""
+    return hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:16]
+
+
+def issue_access_token(
+    *, user_id: UUID, tenant_id: UUID, secret: str, ttl: int, now: datetime
+) -> str:
+    claims = {
+        "iss": ISSUER,
+        "aud": str(tenant_id),
+        "sub": str(user_id),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl)).timestamp()),
+        "jti": secrets.token_urlsafe(16),
+    }
+    headers = {"typ": TOKEN_TYPE, "kid": key_id(secret)}
+    return jwt.encode(claims, secret, algorithm="HS256", headers=headers)
+
+
+def read_access_token(
+    token: str, *, tenant_id: UUID, secrets: Sequence[str], now: datetime
+) -> TokenClaims:
+    """Verify a token for this tenant; raise Unauthenticated if it is not valid.
+
+    Args:
+        secrets: the current secret first, then those still accepted in a rotation.
+    """
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise Unauthenticated("Invalid access token.")
+    try:
+        secret = _signing_secret(jwt.get_unverified_header(token), secrets)
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=ALGORITHMS,
+            audience=str(tenant_id),
+            issuer=ISSUER,
+            # Time is checked below against the given `now`.
+            options={
+                "require": REQUIRED_CLAIMS,
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
+        )
+        return _claims_at(claims, now)
+    except (jwt.PyJWTError, ValueError, TypeError):
+        raise Unauthenticated("Invalid access token.") from None
+
+
+def _signing_secret(header: dict[str, Any], secrets: Sequence[str]) -> str:
+    if header.get("typ") != TOKEN_TYPE:
+        raise jwt.InvalidTokenError("not an access token")
+    for secret in secrets:
+        if header.get("kid") == key_id(secret):
+            return secret
+    raise jwt.InvalidTokenError("unknown key id")
+
+
+def _claims_at(claims: dict[str, Any], now: datetime) -> TokenClaims:
+    issued_at = datetime.fromtimestamp(int(claims["iat"]), tz=now.tzinfo)
+    expires_at = datetime.fromtimestamp(int(claims["exp"]), tz=now.tzinfo)
+    not_before = datetime.fromtimestamp(int(claims.get("nbf", 0)), tz=now.tzinfo)
+    if max(issued_at, not_before) > now + CLOCK_SKEW:
+        raise jwt.ImmatureSignatureError("issued in the future")
+    if expires_at <= now:
+        raise Unauthenticated("The access token has expired.", reason="TOKEN_EXPIRED")
+    return TokenClaims(
+        user_id=UUID(claims["sub"]),
+        tenant_id=UUID(claims["aud"]),
+        token_id=str(claims["jti"]),
+        issued_at=issued_at,
+        expires_at=expires_at,
+    )

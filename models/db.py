@@ -1,0 +1,91 @@
+"""The database binding: one `DatabaseProxy` that `open_database` fills from a URL.
+
+Tables bind to `database` at import; nothing connects until `open_database`.
+"""
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from peewee import Database, DatabaseProxy, Model, PostgresqlDatabase, SqliteDatabase
+from playhouse import db_url
+from playhouse.migrations import Runner
+
+database = DatabaseProxy()
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    # Several processes may share one file: wait for a writer instead of failing.
+    "busy_timeout": 5000,
+    # With WAL, NORMAL survives a crashed process; only a power cut may lose
+    # the last commits.
+    "synchronous": "normal",
+}
+# Any number: it only has to be the same for every process that migrates.
+MIGRATION_LOCK_ID = 7_301_001
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+def utcnow() -> datetime:
+    """Now in UTC, naive: how every timestamp is stored, on SQLite and PostgreSQL."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def open_database(url: str) -> Database:
+    """Bind the models to the database at `url` and connect."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        db = db_url.connect(url, pragmas=SQLITE_PRAGMAS)
+    else:
+        db = db_url.connect(url)
+    database.initialize(db)
+    db.connect(reuse_if_open=True)
+    return db
+
+
+def close_database() -> None:
+    if database.obj is not None and not database.is_closed():
+        database.close()
+
+
+def migrate() -> list[str]:
+    """Apply pending migrations; safe when several processes start at once."""
+    with _migration_lock():
+        return Runner(database.obj, directory=str(MIGRATIONS)).up()
+
+
+@contextlib.contextmanager
+def _migration_lock() -> Iterator[None]:
+    db = database.obj
+    if isinstance(db, SqliteDatabase):
+        # BEGIN IMMEDIATE takes SQLite's write lock: other migrators wait.
+        with db.atomic("IMMEDIATE"):
+            yield
+    elif isinstance(db, PostgresqlDatabase):
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+            yield
+    else:
+        yield
+
+
+def pending_migrations() -> list[str]:
+    runner = Runner(database.obj, directory=str(MIGRATIONS))
+    return [migration.name for migration in runner.status() if not migration.applied]
+
+
+def is_answering() -> bool:
+    """True when a trivial query succeeds: what /readyz reports."""
+    try:
+        database.execute_sql("SELECT 1")
+    except Exception:  # noqa: BLE001  # any driver error means "not ready"
+        close_database()
+        return False
+    return True

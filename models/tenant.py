@@ -1,0 +1,69 @@
+"""Tenants and their API keys: only a SHA-256 digest of each key is stored."""
+
+from typing import Self
+from uuid import UUID, uuid4
+
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegrityError, UUIDField
+
+from models.db import BaseModel, database, utcnow
+
+
+class TenantExists(Exception):
+    """A tenant with this name exists already."""
+
+
+class Tenant(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid4)
+    name = CharField(max_length=100, unique=True)
+    created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def by_name(cls, name: str) -> Self | None:
+        return cls.get_or_none(cls.name == name)
+
+    @classmethod
+    def by_id(cls, tenant_id: UUID) -> Self | None:
+        return cls.get_or_none(cls.id == tenant_id)
+
+    @classmethod
+    def add(cls, name: str) -> Self:
+        try:
+            with database.atomic():
+                return cls.create(name=name)
+        except IntegrityError:
+            raise TenantExists(name) from None
+
+
+class ApiKey(BaseModel):
+    tenant = ForeignKeyField(Tenant, backref="api_keys", on_delete="CASCADE")
+    digest = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=16)
+    created_at = DateTimeField(default=utcnow)
+    revoked_at = DateTimeField(null=True)
+    last_used_at = DateTimeField(null=True)
+
+    @classmethod
+    def live_by_digest(cls, digest: str) -> Self | None:
+        query = (
+            cls.select(cls, Tenant)
+            .join(Tenant)
+            .where((cls.digest == digest) & cls.revoked_at.is_null())
+        )
+        return query.first()
+
+    @classmethod
+    def of_tenant(cls, tenant: Tenant) -> list[Self]:
+        return list(cls.select().where(cls.tenant == tenant).order_by(cls.id))
+
+    @classmethod
+    def revoke(cls, key_id: int) -> bool:
+        """Revoke a live key; False when no live key has this id."""
+        query = cls.update(revoked_at=utcnow()).where(
+            (cls.id == key_id) & cls.revoked_at.is_null()
+        )
+        return bool(query.execute())
+
+    def mark_used(self) -> None:
+        type(self).update(last_used_at=utcnow()).where(
+            type(self).id == self.id
+        ).execute()

@@ -1,0 +1,110 @@
+"""Users: one account per (tenant, lower-cased email), enforced by a unique index."""
+
+from enum import StrEnum
+from typing import Any, Self
+from uuid import UUID, uuid4
+
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegrityError, UUIDField
+
+from models.db import BaseModel, database, utcnow
+from models.tenant import Tenant
+
+PROFILE_FIELDS = ("city", "organization", "designation", "mobile")
+
+
+class Role(StrEnum):
+    ADMIN = "ADMIN"
+    USER = "USER"
+
+
+class DuplicateEmail(Exception):
+    """The tenant already has an account with this email."""
+
+
+class LastAdmin(Exception):
+    """The change would leave the tenant without an ADMIN."""
+
+
+class User(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid4)
+    tenant = ForeignKeyField(Tenant, backref="users", on_delete="CASCADE")
+    email = CharField(max_length=254)
+    # The lower-cased email: what uniqueness and look-ups use.
+    email_key = CharField(max_length=254)
+    password_hash = CharField(max_length=100)
+    role = CharField(max_length=10, default=Role.USER.value)
+    city = CharField(max_length=100, null=True)
+    organization = CharField(max_length=100, null=True)
+    designation = CharField(max_length=100, null=True)
+    mobile = CharField(max_length=16, null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("tenant", "email_key"), True),)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+    @classmethod
+    def by_email(cls, tenant: Tenant | UUID, email: str) -> Self | None:
+        return cls.get_or_none((cls.tenant == tenant) & (cls.email_key == email.lower()))
+
+    @classmethod
+    def by_id(cls, tenant: Tenant | UUID, user_id: UUID) -> Self | None:
+        return cls.get_or_none((cls.tenant == tenant) & (cls.id == user_id))
+
+    @classmethod
+    def register(
+        cls, tenant: Tenant, email: str, password_hash: str, **fields: Any
+    ) -> Self:
+        """Insert a new account; the unique index, not a prior look-up, decides."""
+        try:
+            with database.atomic():
+                return cls.create(
+                    tenant=tenant,
+                    email=email,
+                    email_key=email.lower(),
+                    password_hash=password_hash,
+                    **fields,
+                )
+        except IntegrityError:
+            raise DuplicateEmail(email) from None
+
+    def apply_changes(self, changes: dict[str, Any]) -> Self:
+        """Write only the changed columns, so concurrent edits of others survive.
+
+        Raises LastAdmin (and changes nothing) when a demotion would leave the
+        tenant without an ADMIN.
+        """
+        model = type(self)
+        demotes = changes.get("role") == Role.USER
+        with database.atomic():
+            if demotes:
+                _lock_tenant(self.tenant_id)
+            model.update(**changes, updated_at=utcnow()).where(
+                model.id == self.id
+            ).execute()
+            if demotes and not _has_admin(self.tenant_id):
+                raise LastAdmin
+        fresh = model.by_id(self.tenant_id, self.id)
+        assert fresh is not None  # noqa: S101  # updated inside this transaction
+        return fresh
+
+
+def _lock_tenant(tenant_id: UUID) -> None:
+    """Serialize admin changes of one tenant, so racing demotions see each other.
+
+    On SQLite the write lock that the UPDATE takes already serializes them.
+    """
+    if database.for_update:
+        Tenant.select(Tenant.id).where(Tenant.id == tenant_id).for_update().execute()
+
+
+def _has_admin(tenant_id: UUID) -> bool:
+    return (
+        User.select()
+        .where((User.tenant == tenant_id) & (User.role == Role.ADMIN))
+        .exists()
+    )

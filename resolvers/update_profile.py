@@ -1,0 +1,54 @@
+"""updateProfile: a USER edits their own profile; an ADMIN any of the tenant."""
+
+from typing import Any
+
+from strawberry import UNSET, Info
+
+from errors import BadUserInput, Forbidden, NotFound
+from models import LastAdmin, User
+from models.user import PROFILE_FIELDS
+from schema.context import Context
+from schema.inputs import UpdateProfileInput
+from schema.types import UserType
+from validation import clean_profile, normalize_email
+
+
+async def update_profile(info: Info[Context, None], input: UpdateProfileInput) -> UserType:
+    actor = info.context.require_user()
+    target = find_editable(actor, input.email)  # Forbidden, NotFound
+    changes = profile_changes(input)  # BadUserInput
+    try:
+        target = target.apply_changes(changes)
+    except LastAdmin:
+        raise Forbidden("A tenant must keep at least one ADMIN.") from None
+    return UserType.from_row(target)
+
+
+def find_editable(actor: User, email: str) -> User:
+    """The account to edit. A USER may name only themselves, existing or not,
+    so other accounts' existence is not revealed to them."""
+    try:
+        key = normalize_email(email).lower()
+    except BadUserInput:
+        key = None
+    if not actor.is_admin and key != actor.email_key:
+        raise Forbidden("You may edit only your own profile.")
+    target = User.by_email(actor.tenant_id, key) if key else None
+    if target is None:
+        raise NotFound("No account with this email in your tenant.")
+    return target
+
+
+def profile_changes(input: UpdateProfileInput) -> dict[str, Any]:
+    """The fields the input sets; a left-out field is not a change."""
+    given = {
+        name: getattr(input, name)
+        for name in PROFILE_FIELDS
+        if getattr(input, name) is not UNSET
+    }
+    changes: dict[str, Any] = clean_profile(given)
+    if input.role is None:
+        raise BadUserInput({"role": "Role cannot be null."})
+    if input.role is not UNSET:
+        changes["role"] = input.role.value
+    return changes

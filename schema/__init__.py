@@ -1,0 +1,79 @@
+"""The GraphQL schema: Query and Mutation, and `build_schema(settings)`."""
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+
+from models import Role
+from resolvers.login import login
+from resolvers.me import me, password_policy
+from resolvers.sign_up import sign_up
+from resolvers.update_profile import update_profile
+from schema.permissions import authenticated, guards_input_roles
+from schema.types import AuthPayload, PasswordPolicyType, UserType
+from settings import Settings
+
+__all__ = ["Mutation", "Query", "build_schema"]
+
+
+@strawberry.type(description="Reads. Every operation needs the X-API-Key header.")
+class Query:
+    me: UserType = strawberry.field(
+        resolver=me,
+        description="The caller's own account. Errors: UNAUTHENTICATED.",
+        extensions=authenticated(),
+    )
+    password_policy: PasswordPolicyType = strawberry.field(
+        resolver=password_policy,
+        description="The password rules, for sign-up forms. Needs only the API key.",
+    )
+
+
+@strawberry.type(description="Changes. Every operation needs the X-API-Key header.")
+class Mutation:
+    sign_up: UserType = strawberry.field(
+        resolver=sign_up,
+        description=(
+            "Create an account in the caller's tenant. role ADMIN needs an ADMIN's "
+            "access token. Errors: BAD_USER_INPUT, EMAIL_TAKEN, FORBIDDEN."
+        ),
+        extensions=guards_input_roles(),
+    )
+    login: AuthPayload = strawberry.field(
+        resolver=login,
+        description=(
+            "Exchange email and password for an access token. "
+            "Errors: UNAUTHENTICATED (wrong email or password), BAD_USER_INPUT."
+        ),
+    )
+    update_profile: UserType = strawberry.field(
+        resolver=update_profile,
+        description=(
+            "Change a profile: a USER their own, an ADMIN any in the tenant (role "
+            "included). Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, BAD_USER_INPUT."
+        ),
+        extensions=[*authenticated(), *guards_input_roles()],
+    )
+
+
+class UserServiceSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:  # type: ignore[no-untyped-def]
+        """Log nothing here: schema.error_codes logs the unexpected errors, once,
+        without the query text or its variables."""
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    extensions: list[object] = [
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return UserServiceSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,  # type: ignore[arg-type]
+        config=StrawberryConfig(disable_field_suggestions=not settings.field_suggestions),
+    )

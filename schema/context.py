@@ -1,0 +1,57 @@
+"""The typed GraphQL context: the caller's tenant, and the user its token names."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from auth.hashing import PasswordHasher
+from auth.tokens import read_access_token
+from errors import Unauthenticated
+from models import Tenant, User
+from settings import Settings
+
+
+@dataclass
+class Context:
+    tenant: Tenant
+    settings: Settings
+    hasher: PasswordHasher
+    # Every Authorization header of the request: more than one is refused.
+    authorization: list[str] = field(default_factory=list)
+    client_ip: str | None = None
+    user_agent: str | None = None
+    _user: User | None = field(default=None, repr=False)
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.authorization)
+
+    def require_user(self) -> User:
+        """The caller's account, read afresh for this request, or Unauthenticated."""
+        if self._user is None:
+            claims = read_access_token(
+                self._bearer_token(),
+                tenant_id=self.tenant.id,
+                secrets=self._accepted_secrets(),
+                now=datetime.now(UTC),
+            )
+            user = User.by_id(self.tenant, claims.user_id)
+            if user is None:
+                raise Unauthenticated("Invalid access token.")
+            self._user = user
+        return self._user
+
+    def optional_user(self) -> User | None:
+        """The caller's account, or None without a token; a bad token still fails."""
+        return self.require_user() if self.has_token else None
+
+    def _bearer_token(self) -> str:
+        if len(self.authorization) != 1:
+            raise Unauthenticated()
+        scheme, _, token = self.authorization[0].partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("Use an 'Authorization: Bearer <token>' header.")
+        return token.strip()
+
+    def _accepted_secrets(self) -> list[str]:
+        secrets = [self.settings.jwt_secret, *self.settings.jwt_previous_secrets]
+        return [str(secret) for secret in secrets]

@@ -1,0 +1,48 @@
+"""Give every GraphQL error the contract's `extensions.code`, and hide internals.
+
+Service errors carry their own code. Parse and validation errors (they have no
+original error and no path) keep their message, minus "Did you mean" hints when
+suggestions are off. Anything else is unexpected: it is logged here with its
+traceback and the client sees only INTERNAL_SERVER_ERROR.
+"""
+
+import logging
+import re
+
+from graphql import GraphQLError, GraphQLSyntaxError
+
+from errors import InternalServerError, ServiceError
+
+log = logging.getLogger("user_service.errors")
+SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+def with_code(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, ServiceError) or _has_code(original):
+        return error
+    if original is None and error.path is None:
+        syntax = isinstance(error, GraphQLSyntaxError)
+        code = PARSE_FAILED if syntax else VALIDATION_FAILED
+        message = error.message if suggestions else SUGGESTION.sub("", error.message)
+        return _copy(error, message, {"code": code})
+    log.error("unexpected error at %s", error.path, exc_info=original or error)
+    internal = InternalServerError()
+    return _copy(error, internal.message, internal.extensions)
+
+
+def _has_code(error: Exception | None) -> bool:
+    return isinstance(error, GraphQLError) and "code" in (error.extensions or {})
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )

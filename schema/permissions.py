@@ -1,0 +1,120 @@
+"""Who may call what, declared on the schema and printed in the SDL as directives.
+
+`@authenticated` fields need a valid access token; `@requiresRole(role: ADMIN)`
+fields (and input fields) need an ADMIN of the caller's tenant. Each check reads
+the account afresh, so a role change applies to tokens already issued.
+"""
+
+from typing import Any
+
+import strawberry
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.schema_directive import Location
+from strawberry.types.base import has_object_definition
+from strawberry.types.unset import UNSET
+
+from errors import Forbidden, Unauthenticated
+from models import Role as RoleValue
+from models import User
+from schema.context import Context
+from schema.types import Role
+
+
+@strawberry.schema_directive(
+    name="authenticated",
+    locations=[Location.FIELD_DEFINITION],
+    description="Needs 'Authorization: Bearer <accessToken>'; else UNAUTHENTICATED.",
+)
+class Authenticated:
+    pass
+
+
+@strawberry.schema_directive(
+    name="requiresRole",
+    locations=[Location.FIELD_DEFINITION, Location.INPUT_FIELD_DEFINITION],
+    description=(
+        "Needs an access token of an account with this role; else FORBIDDEN. "
+        "On an input field: only when the value differs from the default."
+    ),
+)
+class RequiresRole:
+    role: Role
+
+
+ADMIN_ONLY = RequiresRole(role=RoleValue.ADMIN)
+
+
+class IsAuthenticated(BasePermission):
+    message = "Authentication required."
+    error_extensions = {"code": Unauthenticated.code}
+    _schema_directive = Authenticated()
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context: Context = info.context
+        context.require_user()  # raises Unauthenticated
+        return True
+
+
+class HasRole(BasePermission):
+    message = Forbidden.default_message
+    error_extensions = {"code": Forbidden.code}
+
+    def __init__(self, role: RoleValue) -> None:
+        self.role = role
+        self._schema_directive = RequiresRole(role=role)
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context: Context = info.context
+        return has_role(context.require_user(), self.role)
+
+
+class InputFieldRoles(BasePermission):
+    """Enforce `@requiresRole` on the input fields of a field's arguments.
+
+    Without a token such an input field is FORBIDDEN; with one, the account's
+    role decides. The directive itself is printed on the input field.
+    """
+
+    message = Forbidden.default_message
+    error_extensions = {"code": Forbidden.code}
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context: Context = info.context
+        for role in _roles_needed(kwargs.values()):
+            user = context.optional_user()
+            if user is None or not has_role(user, role):
+                return False
+        return True
+
+
+def has_role(user: User, role: RoleValue) -> bool:
+    return role == RoleValue.USER or user.role == role
+
+
+def _roles_needed(arguments: Any) -> set[RoleValue]:
+    needed: set[RoleValue] = set()
+    for argument in arguments:
+        if not has_object_definition(argument):
+            continue
+        for field in argument.__strawberry_definition__.fields:
+            value = getattr(argument, field.python_name, UNSET)
+            if value is UNSET or value == field.default:
+                continue
+            needed |= {
+                directive.role
+                for directive in field.directives
+                if isinstance(directive, RequiresRole)
+            }
+    return needed
+
+
+def authenticated() -> list[PermissionExtension]:
+    return [PermissionExtension([IsAuthenticated()])]
+
+
+def requires_role(role: RoleValue) -> list[PermissionExtension]:
+    return [PermissionExtension([HasRole(role)])]
+
+
+def guards_input_roles() -> list[PermissionExtension]:
+    return [PermissionExtension([InputFieldRoles()], use_directives=False)]

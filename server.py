@@ -1,0 +1,263 @@
+"""The Starlette app (`create_app(settings)`) and the command line.
+
+    python server.py [serve] [--host H] [--port P] [--workers N]
+    python server.py tenant create NAME [--admin-email E]
+    python server.py key create TENANT | key list TENANT | key revoke KEY_ID
+    python server.py migrate
+"""
+
+import argparse
+import contextlib
+import getpass
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+import uvicorn
+from peewee import IntegrityError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import Route
+from starlette.types import Scope
+
+from auth.api_keys import key_digest, new_api_key, shown_prefix
+from auth.hashing import PasswordHasher
+from auth.middleware import ApiKeyMiddleware
+from auth.passwords import hash_password
+from errors import BadUserInput
+from models import ApiKey, DuplicateEmail, Role, Tenant, TenantExists, User, database
+from models.db import close_database, migrate, open_database
+from schema import build_schema
+from settings import Settings, SettingsError
+from validation import check_sign_up
+from web.graphql_view import GraphQLView, is_graphiql_page
+from web.headers import SecurityHeaders
+from web.health import healthz, readyz
+from web.responses import http_error, internal_error
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+DEV_TENANT = "dev"
+log = logging.getLogger("user_service")
+
+
+def create_app(settings: Settings) -> Starlette:
+    hasher = PasswordHasher(cost=settings.bcrypt_cost, threads=settings.hashing_threads)
+    view = GraphQLView(build_schema(settings), settings=settings, hasher=hasher)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        prepare_database(settings)
+        try:
+            yield
+        finally:
+            hasher.close()
+            close_database()
+
+    def is_public(scope: Scope) -> bool:
+        if scope["path"] in PUBLIC_PATHS:
+            return True
+        return settings.graphiql and is_graphiql_page(scope)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+        ],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(ApiKeyMiddleware, is_public=is_public),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        lifespan=lifespan,
+    )
+
+
+def prepare_database(settings: Settings) -> None:
+    """Connect, migrate, and in development make sure the dev tenant exists."""
+    open_database(settings.database_url)
+    migrate()
+    if not settings.is_production:
+        ensure_dev_tenant(settings.dev_api_key)
+
+
+def ensure_dev_tenant(api_key: str) -> None:
+    tenant = Tenant.by_name(DEV_TENANT) or _add_tenant_racing(DEV_TENANT)
+    if ApiKey.live_by_digest(key_digest(api_key)) is None:
+        # Another worker may add it at the same moment; one row is enough.
+        with contextlib.suppress(IntegrityError), database.atomic():
+            add_api_key(tenant, api_key)
+
+
+def _add_tenant_racing(name: str) -> Tenant:
+    """Create a tenant that another worker starting at once may create first."""
+    try:
+        return Tenant.add(name)
+    except TenantExists:
+        tenant = Tenant.by_name(name)
+        assert tenant is not None  # noqa: S101  # it exists: that was the error
+        return tenant
+
+
+def add_api_key(tenant: Tenant, key: str | None = None) -> str:
+    key = key or new_api_key()
+    ApiKey.create(tenant=tenant, digest=key_digest(key), prefix=shown_prefix(key))
+    return key
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn's workers call."""
+    return create_app(Settings.from_env())
+
+
+# ---- command line -------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    command = args.command or "serve"
+    if command == "serve":
+        return serve(settings, args)
+    open_database(settings.database_url)
+    try:
+        applied = migrate()
+        if command == "migrate":
+            print(f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
+            return 0
+        if command == "tenant":
+            return create_tenant(settings, args.name, args.admin_email)
+        return manage_keys(args)
+    finally:
+        close_database()
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="server.py", description=__doc__.split("\n")[0])
+    commands = root.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="serve the GraphQL API (the default)")
+    for target in (root, serve):
+        target.add_argument("--host", help="default 127.0.0.1 (USER_SERVICE_HOST)")
+        target.add_argument("--port", type=int, help="default 8000 (USER_SERVICE_PORT)")
+        target.add_argument("--workers", type=int, help="worker processes, default 1")
+    tenant = commands.add_parser("tenant", help="manage tenants")
+    tenant_commands = tenant.add_subparsers(dest="action", required=True)
+    create = tenant_commands.add_parser("create", help="create a tenant, print its key")
+    create.add_argument("name")
+    create.add_argument("--admin-email", help="also create this first ADMIN")
+    key = commands.add_parser("key", help="manage a tenant's API keys")
+    key_commands = key.add_subparsers(dest="action", required=True)
+    key_commands.add_parser("create", help="create a key, print it").add_argument("tenant")
+    key_commands.add_parser("list", help="list a tenant's keys").add_argument("tenant")
+    key_commands.add_parser("revoke", help="revoke a key").add_argument(
+        "key_id", type=int
+    )
+    commands.add_parser("migrate", help="bring the database schema up to date")
+    return root
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.host
+    port = args.port or settings.port
+    workers = args.workers or settings.workers
+    prepare_database(settings)
+    close_database()
+    print_banner(settings, host, port)
+    uvicorn.run(
+        "server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        server_header=False,
+        log_level="info",
+    )
+    return 0
+
+
+def print_banner(settings: Settings, host: str, port: int) -> None:
+    url = f"http://{host}:{port}/graphql"
+    print(f"User service ({settings.env}) on {url}")
+    if settings.is_production:
+        return
+    print(f"  GraphiQL:  open {url} in a browser")
+    print(f"  API key:   {settings.dev_api_key}   (tenant '{DEV_TENANT}')")
+    print(f'  Headers:   {{"X-API-Key": "{settings.dev_api_key}"}}')
+    print("  First query:  { passwordPolicy { minLength maxLength } }")
+
+
+def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int:
+    admin_password = read_admin_password() if admin_email else None
+    try:
+        with database.atomic():
+            tenant = Tenant.add(name)
+            if admin_email and admin_password is not None:
+                add_first_admin(settings, tenant, admin_email, admin_password)
+            key = add_api_key(tenant)
+    except TenantExists:
+        print(f"error: a tenant named {name!r} exists already", file=sys.stderr)
+        return 1
+    except BadUserInput as error:
+        for field, problem in error.fields.items():
+            print(f"error: admin {field}: {problem}", file=sys.stderr)
+        return 1
+    print(f"created tenant {name!r}" + (f" with ADMIN {admin_email}" if admin_email else ""))
+    print("API key (shown once, keep it safe):")
+    print(key)
+    return 0
+
+
+def read_admin_password() -> str:
+    password = os.environ.get("USER_SERVICE_ADMIN_PASSWORD")
+    if password is None:
+        password = getpass.getpass("Password for the first ADMIN: ")
+    return password
+
+
+def add_first_admin(settings: Settings, tenant: Tenant, email: str, password: str) -> None:
+    email, _ = check_sign_up(email, password, {})
+    password_hash = hash_password(password, cost=settings.bcrypt_cost)
+    try:
+        User.register(tenant, email, password_hash, role=Role.ADMIN.value)
+    except DuplicateEmail:  # pragma: no cover  # the tenant is new
+        raise BadUserInput({"email": "Email is taken."}) from None
+
+
+def manage_keys(args: argparse.Namespace) -> int:
+    if args.action == "revoke":
+        if not ApiKey.revoke(args.key_id):
+            print(f"error: no live key with id {args.key_id}", file=sys.stderr)
+            return 1
+        print(f"revoked key {args.key_id}")
+        return 0
+    tenant = Tenant.by_name(args.tenant)
+    if tenant is None:
+        print(f"error: no tenant named {args.tenant!r}", file=sys.stderr)
+        return 1
+    if args.action == "create":
+        print(f"API key for tenant {tenant.name!r} (shown once, keep it safe):")
+        print(add_api_key(tenant))
+        return 0
+    print(f"{'id':>6}  {'prefix':<14}{'created (UTC)':<21}{'last used (UTC)':<21}status")
+    for api_key in ApiKey.of_tenant(tenant):
+        status = "revoked" if api_key.revoked_at else "live"
+        print(
+            f"{api_key.id:>6}  {api_key.prefix + '…':<14}{_when(api_key.created_at):<21}"
+            f"{_when(api_key.last_used_at):<21}{status}"
+        )
+    return 0
+
+
+def _when(moment: object) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Settings: the only reader of USER_SERVICE_* variables.
+
+`Settings.from_env(environ)` builds one frozen object that is passed down; there is
+no module-level instance. A bad value raises `SettingsError` naming the variable.
+"""
+
+import contextlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Self, TypeVar
+
+from starlette.config import Config
+from starlette.datastructures import Secret
+
+PREFIX = "USER_SERVICE_"
+DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
+MIN_SECRET_BYTES = 32
+DEV_SECRET_FILE = "jwt-secret"
+
+T = TypeVar("T")
+
+
+class SettingsError(Exception):
+    """A setting is missing or wrong; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///data/users.db"
+    data_dir: Path = Path("data")
+    jwt_secret: Secret = field(default=Secret(""), repr=False)
+    jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
+    access_token_ttl: int = 900
+    dev_api_key: str = field(default=DEFAULT_DEV_API_KEY, repr=False)
+    introspection: bool = True
+    bcrypt_cost: int = 12
+    hashing_threads: int = 2
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def graphiql(self) -> bool:
+        return not self.is_production
+
+    @property
+    def field_suggestions(self) -> bool:
+        return not self.is_production
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Self:
+        config = Config(environ=environ, env_prefix=PREFIX)
+        env = _read(config, "ENV", str, "development")
+        if env not in ("development", "production"):
+            raise SettingsError(
+                f"{PREFIX}ENV={env!r} is not valid: use development or production."
+            )
+        production = env == "production"
+        data_dir = Path(_read(config, "DATA_DIR", str, "data"))
+        settings = cls(
+            env=env,  # type: ignore[arg-type]  # checked just above
+            database_url=_read(config, "DATABASE_URL", str, cls.database_url),
+            data_dir=data_dir,
+            jwt_secret=_jwt_secret(config, data_dir, production=production),
+            jwt_previous_secrets=_previous_secrets(config),
+            access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),
+            dev_api_key=_read(config, "DEV_API_KEY", str, DEFAULT_DEV_API_KEY),
+            introspection=_read(config, "INTROSPECTION", bool, not production),
+            bcrypt_cost=_read(config, "BCRYPT_COST", int, 12),
+            hashing_threads=_positive(
+                config, "HASHING_THREADS", max(1, os.cpu_count() or 1)
+            ),
+            host=_read(config, "HOST", str, "127.0.0.1"),
+            port=_positive(config, "PORT", 8000),
+            workers=_positive(config, "WORKERS", 1),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse values that are unsafe or cannot work."""
+        if not 4 <= self.bcrypt_cost <= 16:
+            raise SettingsError(f"{PREFIX}BCRYPT_COST must be between 4 and 16.")
+        if self.is_production and self.bcrypt_cost < 10:
+            raise SettingsError(f"{PREFIX}BCRYPT_COST must be at least 10 in production.")
+        if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
+            raise SettingsError(f"{PREFIX}DEV_API_KEY must be a non-empty key.")
+
+
+def _read(config: Config, name: str, cast: type[T], default: T) -> T:
+    try:
+        return config(name, cast=cast, default=default)
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}{name}={config(name, default='')!r} is not a valid "
+            f"{cast.__name__}."
+        ) from None
+
+
+def _positive(config: Config, name: str, default: int) -> int:
+    value = _read(config, name, int, default)
+    if value < 1:
+        raise SettingsError(f"{PREFIX}{name} must be a positive whole number.")
+    return value
+
+
+def _strong_secret(name: str, value: str) -> Secret:
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"{PREFIX}{name} must be at least {MIN_SECRET_BYTES} bytes; generate one "
+            'with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    return Secret(value)
+
+
+def _jwt_secret(config: Config, data_dir: Path, *, production: bool) -> Secret:
+    value = _read(config, "JWT_SECRET", str, "")
+    if value:
+        return _strong_secret("JWT_SECRET", value)
+    if production:
+        raise SettingsError(
+            f"{PREFIX}JWT_SECRET is required in production (at least "
+            f"{MIN_SECRET_BYTES} bytes); generate one with: "
+            'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        )
+    return Secret(_dev_secret(data_dir))
+
+
+def _previous_secrets(config: Config) -> tuple[Secret, ...]:
+    raw = _read(config, "JWT_PREVIOUS_SECRETS", str, "")
+    values = [part.strip() for part in raw.split(",") if part.strip()]
+    return tuple(_strong_secret("JWT_PREVIOUS_SECRETS", value) for value in values)
+
+
+def _dev_secret(data_dir: Path) -> str:
+    """Read the development JWT secret, creating it (mode 0600) on first use."""
+    path = data_dir / DEV_SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        draft = data_dir / f".{DEV_SECRET_FILE}.{os.getpid()}"
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        # A hard link appears whole or not at all, and never replaces a secret
+        # that another process starting at the same moment wrote first.
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,87 @@
+"""Strawberry's ASGI view, answering every refusal with the contract's JSON.
+
+GraphQL over WebSocket is not served: the schema has no subscriptions.
+"""
+
+import json
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.types import ExecutionResult
+
+from auth.hashing import PasswordHasher
+from errors import BadRequest
+from schema.context import Context
+from schema.error_codes import with_code
+from settings import Settings
+from web.responses import error_response
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, schema: Any, *, settings: Settings, hasher: PasswordHasher):
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=(),
+        )
+        self.settings = settings
+        self.hasher = hasher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            # Closing before accepting answers the handshake with 403.
+            await WebSocket(scope, receive, send).close(code=1008)
+            return
+        request = Request(scope, receive)
+        try:
+            if self.graphql_ide and is_graphiql_page(scope):
+                response = await self.render_graphql_ide(request)
+            else:
+                response = await self.run(request)
+        except HTTPException as error:
+            response = error_response(BadRequest(error.reason), error.status_code)
+        await response(scope, receive, send)
+
+    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+        return Context(
+            tenant=request.state.tenant,
+            settings=self.settings,
+            hasher=self.hasher,
+            authorization=request.headers.getlist("authorization"),
+            client_ip=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+        )
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        if result.errors:
+            suggestions = self.settings.field_suggestions
+            result.errors = [with_code(e, suggestions=suggestions) for e in result.errors]
+        return await super().process_result(request, result)
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            value = json.loads(data)
+        except (ValueError, RecursionError):
+            # JSONDecodeError and UnicodeDecodeError are ValueErrors.
+            raise HTTPException(400, "The request body is not valid JSON.") from None
+        if isinstance(value, list):
+            raise HTTPException(400, "Batching is not supported: send one operation.")
+        if not isinstance(value, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        if not isinstance(value.get("operationName"), str | None):
+            raise HTTPException(400, "operationName must be a string or null.")
+        return value
+
+
+def is_graphiql_page(scope: Scope) -> bool:
+    """A browser asking for the GraphiQL page: GET /graphql for HTML, no query."""
+    if scope["type"] != "http" or scope["method"] != "GET":
+        return False
+    if scope["path"] != "/graphql" or b"query=" in scope.get("query_string", b""):
+        return False
+    return "text/html" in Headers(scope=scope).get("accept", "")
