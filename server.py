@@ -1,9 +1,9 @@
 """The Starlette app (`create_app(settings)`) and the command line.
 
-    python server.py [serve] [--host H] [--port P] [--workers N]
-    python server.py tenant create NAME [--admin-email E]
-    python server.py key create TENANT | key list TENANT | key revoke KEY_ID
-    python server.py migrate
+python server.py [serve] [--host H] [--port P] [--workers N]
+python server.py tenant create NAME [--admin-email E]
+python server.py key create TENANT | key list TENANT | key revoke KEY_ID
+python server.py migrate
 """
 
 import argparse
@@ -116,7 +116,9 @@ def app_from_env() -> Starlette:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     args = parser().parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -154,7 +156,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--admin-email", help="also create this first ADMIN")
     key = commands.add_parser("key", help="manage a tenant's API keys")
     key_commands = key.add_subparsers(dest="action", required=True)
-    key_commands.add_parser("create", help="create a key, print it").add_argument("tenant")
+    key_commands.add_parser("create", help="create a key, print it").add_argument(
+        "tenant"
+    )
     key_commands.add_parser("list", help="list a tenant's keys").add_argument("tenant")
     key_commands.add_parser("revoke", help="revoke a key").add_argument(
         "key_id", type=int
@@ -196,11 +200,7 @@ def print_banner(settings: Settings, host: str, port: int) -> None:
 def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int:
     admin_password = read_admin_password() if admin_email else None
     try:
-        with database.atomic():
-            tenant = Tenant.add(name)
-            if admin_email and admin_password is not None:
-                add_first_admin(settings, tenant, admin_email, admin_password)
-            key = add_api_key(tenant)
+        key = new_tenant(settings, name, admin_email, admin_password)
     except TenantExists:
         print(f"error: a tenant named {name!r} exists already", file=sys.stderr)
         return 1
@@ -208,10 +208,27 @@ def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int
         for field, problem in error.fields.items():
             print(f"error: admin {field}: {problem}", file=sys.stderr)
         return 1
-    print(f"created tenant {name!r}" + (f" with ADMIN {admin_email}" if admin_email else ""))
+    print(
+        f"created tenant {name!r}"
+        + (f" with ADMIN {admin_email}" if admin_email else "")
+    )
     print("API key (shown once, keep it safe):")
     print(key)
     return 0
+
+
+def new_tenant(
+    settings: Settings,
+    name: str,
+    admin_email: str | None = None,
+    admin_password: str | None = None,
+) -> str:
+    """Create a tenant (and its first ADMIN); return its new API key."""
+    with database.atomic():
+        tenant = Tenant.add(name)
+        if admin_email is not None:
+            add_first_admin(settings, tenant, admin_email, admin_password or "")
+        return add_api_key(tenant)
 
 
 def read_admin_password() -> str:
@@ -221,7 +238,9 @@ def read_admin_password() -> str:
     return password
 
 
-def add_first_admin(settings: Settings, tenant: Tenant, email: str, password: str) -> None:
+def add_first_admin(
+    settings: Settings, tenant: Tenant, email: str, password: str
+) -> None:
     email, _ = check_sign_up(email, password, {})
     password_hash = hash_password(password, cost=settings.bcrypt_cost)
     try:
@@ -245,13 +264,14 @@ def manage_keys(args: argparse.Namespace) -> int:
         print(f"API key for tenant {tenant.name!r} (shown once, keep it safe):")
         print(add_api_key(tenant))
         return 0
-    print(f"{'id':>6}  {'prefix':<14}{'created (UTC)':<21}{'last used (UTC)':<21}status")
+    print(
+        f"{'id':>6}  {'prefix':<14}{'created (UTC)':<21}{'last used (UTC)':<21}status"
+    )
     for api_key in ApiKey.of_tenant(tenant):
         status = "revoked" if api_key.revoked_at else "live"
-        print(
-            f"{api_key.id:>6}  {api_key.prefix + '…':<14}{_when(api_key.created_at):<21}"
-            f"{_when(api_key.last_used_at):<21}{status}"
-        )
+        created, used = _when(api_key.created_at), _when(api_key.last_used_at)
+        prefix = api_key.prefix + "…"
+        print(f"{api_key.id:>6}  {prefix:<14}{created:<21}{used:<21}{status}")
     return 0
 
 

@@ -18,7 +18,7 @@ from starlette.datastructures import Secret
 PREFIX = "USER_SERVICE_"
 DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
 MIN_SECRET_BYTES = 32
-DEV_SECRET_FILE = "jwt-secret"
+DEV_SECRET_FILE = "jwt-secret"  # noqa: S105  # a file name
 
 T = TypeVar("T")
 
@@ -90,7 +90,9 @@ class Settings:
         if not 4 <= self.bcrypt_cost <= 16:
             raise SettingsError(f"{PREFIX}BCRYPT_COST must be between 4 and 16.")
         if self.is_production and self.bcrypt_cost < 10:
-            raise SettingsError(f"{PREFIX}BCRYPT_COST must be at least 10 in production.")
+            raise SettingsError(
+                f"{PREFIX}BCRYPT_COST must be at least 10 in production."
+            )
         if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
             raise SettingsError(f"{PREFIX}DEV_API_KEY must be a non-empty key.")
 

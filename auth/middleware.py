@@ -57,7 +57,10 @@ class ApiKeyMiddleware:
 
     def mark_used(self, api_key: ApiKey) -> None:
         now = time.monotonic()
-        if now - self._last_marked.get(api_key.id, -LAST_USED_RESOLUTION) >= LAST_USED_RESOLUTION:
+        if (
+            now - self._last_marked.get(api_key.id, -LAST_USED_RESOLUTION)
+            >= LAST_USED_RESOLUTION
+        ):
             self._last_marked[api_key.id] = now
             api_key.mark_used()
 

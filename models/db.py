@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from peewee import Database, DatabaseProxy, Model, PostgresqlDatabase, SqliteDatabase
 from playhouse import db_url
@@ -47,7 +48,7 @@ def open_database(url: str) -> Database:
         db = db_url.connect(url)
     database.initialize(db)
     db.connect(reuse_if_open=True)
-    return db
+    return cast(Database, db)
 
 
 def close_database() -> None:
@@ -58,7 +59,8 @@ def close_database() -> None:
 def migrate() -> list[str]:
     """Apply pending migrations; safe when several processes start at once."""
     with _migration_lock():
-        return Runner(database.obj, directory=str(MIGRATIONS)).up()
+        applied: list[str] = Runner(database.obj, directory=str(MIGRATIONS)).up()
+        return applied
 
 
 @contextlib.contextmanager
@@ -70,7 +72,9 @@ def _migration_lock() -> Iterator[None]:
             yield
     elif isinstance(db, PostgresqlDatabase):
         with db.atomic():
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+            db.execute_sql(  # type: ignore[no-untyped-call]
+                "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,)
+            )
             yield
     else:
         yield
@@ -85,7 +89,7 @@ def is_answering() -> bool:
     """True when a trivial query succeeds: what /readyz reports."""
     try:
         database.execute_sql("SELECT 1")
-    except Exception:  # noqa: BLE001  # any driver error means "not ready"
+    except Exception:  # any driver error means "not ready"
         close_database()
         return False
     return True

@@ -1,9 +1,16 @@
 """Tenants and their API keys: only a SHA-256 digest of each key is stored."""
 
-from typing import Self
+from typing import Self, cast
 from uuid import UUID, uuid4
 
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegrityError, UUIDField
+from peewee import (
+    AutoField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegrityError,
+    UUIDField,
+)
 
 from models.db import BaseModel, database, utcnow
 
@@ -35,6 +42,7 @@ class Tenant(BaseModel):
 
 
 class ApiKey(BaseModel):
+    id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="api_keys", on_delete="CASCADE")
     digest = CharField(max_length=64, unique=True)
     prefix = CharField(max_length=16)
@@ -49,7 +57,7 @@ class ApiKey(BaseModel):
             .join(Tenant)
             .where((cls.digest == digest) & cls.revoked_at.is_null())
         )
-        return query.first()
+        return cast(Self | None, query.first())
 
     @classmethod
     def of_tenant(cls, tenant: Tenant) -> list[Self]:

@@ -39,6 +39,7 @@ class User(BaseModel):
     mobile = CharField(max_length=16, null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    tenant_id: UUID  # the foreign key's raw value, set by Peewee
 
     class Meta:
         indexes = ((("tenant", "email_key"), True),)
@@ -49,7 +50,9 @@ class User(BaseModel):
 
     @classmethod
     def by_email(cls, tenant: Tenant | UUID, email: str) -> Self | None:
-        return cls.get_or_none((cls.tenant == tenant) & (cls.email_key == email.lower()))
+        return cls.get_or_none(
+            (cls.tenant == tenant) & (cls.email_key == email.lower())
+        )
 
     @classmethod
     def by_id(cls, tenant: Tenant | UUID, user_id: UUID) -> Self | None:

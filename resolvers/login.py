@@ -17,7 +17,7 @@ async def login(info: Info[Context, None], email: str, password: str) -> AuthPay
     check_login_password(password)
     user = find_account(context, email)
     # An unknown email is checked against a dummy hash: same answer, same time.
-    if not await context.hasher.matches(password, user and user.password_hash):
+    if not await context.hasher.matches(password, user.password_hash if user else None):
         raise Unauthenticated("Wrong email or password.")
     assert user is not None  # noqa: S101  # matches() is False without an account
     ttl = context.settings.access_token_ttl
@@ -30,7 +30,7 @@ async def login(info: Info[Context, None], email: str, password: str) -> AuthPay
     )
     return AuthPayload(
         access_token=token,
-        token_type="Bearer",
+        token_type="Bearer",  # noqa: S106  # the scheme, not a secret
         expires_in=ttl,
         user=UserType.from_row(user),
     )

@@ -13,7 +13,9 @@ from schema.types import UserType
 from validation import clean_profile, normalize_email
 
 
-async def update_profile(info: Info[Context, None], input: UpdateProfileInput) -> UserType:
+async def update_profile(
+    info: Info[Context, None], input: UpdateProfileInput
+) -> UserType:
     actor = info.context.require_user()
     target = find_editable(actor, input.email)  # Forbidden, NotFound
     changes = profile_changes(input)  # BadUserInput

@@ -5,8 +5,8 @@ from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
-from models import Role
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.sign_up import sign_up
@@ -59,7 +59,11 @@ class Mutation:
 
 
 class UserServiceSchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:  # type: ignore[no-untyped-def]
+    def process_errors(
+        self,
+        errors: list[GraphQLError],
+        execution_context: ExecutionContext | None = None,
+    ) -> None:
         """Log nothing here: schema.error_codes logs the unexpected errors, once,
         without the query text or its variables."""
 
@@ -75,5 +79,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         query=Query,
         mutation=Mutation,
         extensions=extensions,  # type: ignore[arg-type]
-        config=StrawberryConfig(disable_field_suggestions=not settings.field_suggestions),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.field_suggestions
+        ),
     )

@@ -37,7 +37,9 @@ def _has_code(error: Exception | None) -> bool:
     return isinstance(error, GraphQLError) and "code" in (error.extensions or {})
 
 
-def _copy(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+def _copy(
+    error: GraphQLError, message: str, extensions: dict[str, object]
+) -> GraphQLError:
     return GraphQLError(
         message,
         nodes=error.nodes,

@@ -2,17 +2,19 @@
 
 import strawberry
 
-from models import Role as RoleValue
+import schema.types  # noqa: F401  # registers Role as a GraphQL enum
+from models import Role
 from schema.permissions import ADMIN_ONLY
-from schema.types import Role
 
 
 @strawberry.input(description="A new account of the caller's tenant.")
 class SignUpInput:
-    email: str = strawberry.field(description="Unique in the tenant, regardless of case.")
+    email: str = strawberry.field(
+        description="Unique in the tenant, regardless of case."
+    )
     password: str = strawberry.field(description="Follows passwordPolicy.")
     role: Role = strawberry.field(
-        default=RoleValue.USER,
+        default=Role.USER,
         description="ADMIN needs an ADMIN's access token.",
         directives=[ADMIN_ONLY],
     )

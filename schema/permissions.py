@@ -8,16 +8,16 @@ the account afresh, so a role change applies to tokens already issued.
 from typing import Any
 
 import strawberry
+from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.schema_directive import Location
 from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
 
+import schema.types  # noqa: F401  # registers Role as a GraphQL enum
 from errors import Forbidden, Unauthenticated
-from models import Role as RoleValue
-from models import User
+from models import Role, User
 from schema.context import Context
-from schema.types import Role
 
 
 @strawberry.schema_directive(
@@ -41,7 +41,7 @@ class RequiresRole:
     role: Role
 
 
-ADMIN_ONLY = RequiresRole(role=RoleValue.ADMIN)
+ADMIN_ONLY = RequiresRole(role=Role.ADMIN)
 
 
 class IsAuthenticated(BasePermission):
@@ -59,9 +59,12 @@ class HasRole(BasePermission):
     message = Forbidden.default_message
     error_extensions = {"code": Forbidden.code}
 
-    def __init__(self, role: RoleValue) -> None:
+    def __init__(self, role: Role) -> None:
         self.role = role
-        self._schema_directive = RequiresRole(role=role)
+
+    @property
+    def schema_directive(self) -> object:
+        return RequiresRole(role=self.role)
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         context: Context = info.context
@@ -87,12 +90,12 @@ class InputFieldRoles(BasePermission):
         return True
 
 
-def has_role(user: User, role: RoleValue) -> bool:
-    return role == RoleValue.USER or user.role == role
+def has_role(user: User, role: Role) -> bool:
+    return role == Role.USER or user.role == role
 
 
-def _roles_needed(arguments: Any) -> set[RoleValue]:
-    needed: set[RoleValue] = set()
+def _roles_needed(arguments: Any) -> set[Role]:
+    needed: set[Role] = set()
     for argument in arguments:
         if not has_object_definition(argument):
             continue
@@ -108,13 +111,13 @@ def _roles_needed(arguments: Any) -> set[RoleValue]:
     return needed
 
 
-def authenticated() -> list[PermissionExtension]:
+def authenticated() -> list[FieldExtension]:
     return [PermissionExtension([IsAuthenticated()])]
 
 
-def requires_role(role: RoleValue) -> list[PermissionExtension]:
+def requires_role(role: Role) -> list[FieldExtension]:
     return [PermissionExtension([HasRole(role)])]
 
 
-def guards_input_roles() -> list[PermissionExtension]:
+def guards_input_roles() -> list[FieldExtension]:
     return [PermissionExtension([InputFieldRoles()], use_directives=False)]

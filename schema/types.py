@@ -5,11 +5,10 @@ from typing import Self
 
 import strawberry
 
-from models import Role as RoleValue
-from models import User
+from models import Role, User
 from validation import PasswordPolicy
 
-Role = strawberry.enum(RoleValue, name="Role", description="What an account may do.")
+strawberry.enum(Role, name="Role", description="What an account may do.")
 
 
 def _utc(moment: datetime) -> datetime:
@@ -35,7 +34,7 @@ class UserType:
         return cls(
             id=strawberry.ID(str(user.id)),
             email=user.email,
-            role=RoleValue(user.role),
+            role=Role(user.role),
             city=user.city,
             organization=user.organization,
             designation=user.designation,

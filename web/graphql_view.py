@@ -60,7 +60,9 @@ class GraphQLView(GraphQL[Context, None]):
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         if result.errors:
             suggestions = self.settings.field_suggestions
-            result.errors = [with_code(e, suggestions=suggestions) for e in result.errors]
+            result.errors = [
+                with_code(e, suggestions=suggestions) for e in result.errors
+            ]
         return await super().process_result(request, result)
 
     def decode_json(self, data: str | bytes) -> object:

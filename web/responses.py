@@ -1,11 +1,11 @@
 """JSON error bodies in the GraphQL shape, for errors raised outside GraphQL."""
 
 import logging
-
-from starlette.requests import Request
-from starlette.responses import JSONResponse
+from collections.abc import Mapping
 
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from errors import BadRequest, InternalServerError, NotFound, ServiceError
 
@@ -13,7 +13,7 @@ log = logging.getLogger("user_service.http")
 
 
 def error_response(
-    error: ServiceError, status_code: int, headers: dict[str, str] | None = None
+    error: ServiceError, status_code: int, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
     return JSONResponse(body, status_code=status_code, headers=headers)
@@ -21,7 +21,9 @@ def error_response(
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """Starlette's last resort: the contract's JSON instead of a traceback."""
-    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
+    )
     return error_response(InternalServerError(), 500)
 
 

@@ -1,0 +1,171 @@
+"""Fixtures: a fresh SQLite file per test, the real app behind Starlette's
+TestClient (lifespan included), and `Api`, which wraps the key, token and
+GraphQL ritual."""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from models.db import close_database
+from server import create_app, new_tenant
+from settings import Settings
+
+JWT_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "s3cret-Pw!"
+REQUIRE_SERVICES = os.environ.get("USER_SERVICE_TEST_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(reason: str) -> None:
+    """Skip, or fail where the services must be there (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}")
+    pytest.skip(reason)
+
+
+def make_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    return {
+        "USER_SERVICE_DATA_DIR": str(tmp_path),
+        "USER_SERVICE_DATABASE_URL": f"sqlite:///{tmp_path}/users.db",
+        "USER_SERVICE_JWT_SECRET": JWT_SECRET,
+        # Cost 4 keeps the suite fast; production's 12 is checked on its own.
+        "USER_SERVICE_BCRYPT_COST": "4",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def environ(tmp_path: Path) -> dict[str, str]:
+    return make_environ(tmp_path)
+
+
+@pytest.fixture
+def settings(environ: dict[str, str]) -> Settings:
+    return Settings.from_env(environ)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+    close_database()  # the test thread's own connection, if it opened one
+
+
+@dataclass
+class Result:
+    status: int
+    body: dict[str, Any]
+    headers: Any = None
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data")
+
+    @property
+    def errors(self) -> list[dict[str, Any]]:
+        return self.body.get("errors") or []
+
+    @property
+    def error_code(self) -> str | None:
+        return self.errors[0]["extensions"]["code"] if self.errors else None
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return self.errors[0]["extensions"]
+
+    def ok(self) -> Any:
+        assert self.status == 200, self.body
+        assert not self.errors, self.errors
+        return self.data
+
+
+@dataclass
+class Api:
+    """One tenant's view of the service: its API key on every request."""
+
+    client: TestClient
+    api_key: str
+    settings: Settings
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def gql(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Result:
+        sent = {"X-API-Key": self.api_key, **(headers or {})}
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        response = self.client.post(
+            "/graphql", json={"query": query, "variables": variables}, headers=sent
+        )
+        return Result(response.status_code, response.json(), response.headers)
+
+    def sign_up(
+        self,
+        email: str,
+        password: str = PASSWORD,
+        *,
+        token: str | None = None,
+        **fields: Any,
+    ) -> Result:
+        return self.gql(
+            "mutation($input: SignUpInput!) { signUp(input: $input) {"
+            " id email role city organization designation mobile createdAt updatedAt } }",
+            {"input": {"email": email, "password": password, **fields}},
+            token=token,
+        )
+
+    def login(self, email: str, password: str = PASSWORD) -> Result:
+        return self.gql(
+            "mutation($email: String!, $password: String!) {"
+            " login(email: $email, password: $password) {"
+            " accessToken tokenType expiresIn user { id email role } } }",
+            {"email": email, "password": password},
+        )
+
+    def token(self, email: str, password: str = PASSWORD) -> str:
+        return str(self.login(email, password).ok()["login"]["accessToken"])
+
+    def user(self, email: str, password: str = PASSWORD, **fields: Any) -> str:
+        """Sign up and log in; return the access token."""
+        self.sign_up(email, password, **fields).ok()
+        return self.token(email, password)
+
+    def me(self, token: str | None) -> Result:
+        return self.gql(
+            "{ me { id email role city organization designation mobile } }", token=token
+        )
+
+    def update_profile(self, token: str | None, **input: Any) -> Result:
+        return self.gql(
+            "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) {"
+            " email role city organization designation mobile updatedAt } }",
+            {"input": input},
+            token=token,
+        )
+
+    def tenant(self, name: str, admin: tuple[str, str] | None = None) -> "Api":
+        """Another tenant (with its first ADMIN), as `tenant create` makes it."""
+        email, password = admin or (None, None)
+        key = new_tenant(self.settings, name, email, password)
+        return Api(self.client, key, self.settings)
+
+
+@pytest.fixture
+def api(client: TestClient, settings: Settings) -> Api:
+    """The dev tenant, which development start-up ensures."""
+    return Api(client, settings.dev_api_key, settings)
+
+
+@pytest.fixture
+def admin_api(api: Api) -> Api:
+    """A tenant 'acme' whose first ADMIN is boss@acme.io."""
+    return api.tenant("acme", admin=("boss@acme.io", PASSWORD))
