@@ -107,6 +107,11 @@ def add_api_key(tenant: Tenant, key: str | None = None) -> str:
     return key
 
 
+def schema_sdl() -> str:
+    """The SDL as development serves it: what schema.graphql holds."""
+    return str(build_schema(Settings(env="development"))) + "\n"
+
+
 def app_from_env() -> Starlette:
     """The factory uvicorn's workers call."""
     return create_app(Settings.from_env())
@@ -120,12 +125,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     args = parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "export-schema":
+        sys.stdout.write(schema_sdl())
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    command = args.command or "serve"
     if command == "serve":
         return serve(settings, args)
     open_database(settings.database_url)
@@ -164,6 +172,7 @@ def parser() -> argparse.ArgumentParser:
         "key_id", type=int
     )
     commands.add_parser("migrate", help="bring the database schema up to date")
+    commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
 
 

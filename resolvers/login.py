@@ -1,7 +1,9 @@
 """login: trade an email and password for an access token."""
 
 from datetime import UTC, datetime
+from typing import Annotated
 
+import strawberry
 from strawberry import Info
 
 from auth.tokens import issue_access_token
@@ -12,7 +14,11 @@ from schema.types import AuthPayload, UserType
 from validation import check_login_password, normalize_email
 
 
-async def login(info: Info[Context, None], email: str, password: str) -> AuthPayload:
+async def login(
+    info: Info[Context, None],
+    email: Annotated[str, strawberry.argument(description="The account's email.")],
+    password: Annotated[str, strawberry.argument(description="Its password.")],
+) -> AuthPayload:
     context = info.context
     check_login_password(password)
     user = find_account(context, email)

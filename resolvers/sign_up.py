@@ -1,9 +1,12 @@
 """signUp: a new account in the caller's tenant."""
 
+from typing import Annotated
+
+import strawberry
 from strawberry import Info
 
 from errors import EmailTaken
-from models import DuplicateEmail, User
+from models import DuplicateEmail, Role, User
 from models.user import PROFILE_FIELDS
 from schema.context import Context
 from schema.inputs import SignUpInput
@@ -11,14 +14,18 @@ from schema.types import UserType
 from validation import check_sign_up
 
 
-async def sign_up(info: Info[Context, None], input: SignUpInput) -> UserType:
+async def sign_up(
+    info: Info[Context, None],
+    input: Annotated[SignUpInput, strawberry.argument(description="The new account.")],
+) -> UserType:
     context = info.context
-    profile = {name: getattr(input, name) for name in PROFILE_FIELDS}
+    profile = {name: getattr(input, name) or None for name in PROFILE_FIELDS}
     email, profile = check_sign_up(input.email, input.password, profile)
+    role = input.role or Role.USER
     password_hash = await context.hasher.hash(input.password)
     try:
         user = User.register(
-            context.tenant, email, password_hash, role=input.role.value, **profile
+            context.tenant, email, password_hash, role=role.value, **profile
         )
     except DuplicateEmail:
         raise EmailTaken() from None

@@ -1,7 +1,8 @@
 """updateProfile: a USER edits their own profile; an ADMIN any of the tenant."""
 
-from typing import Any
+from typing import Annotated, Any
 
+import strawberry
 from strawberry import UNSET, Info
 
 from errors import BadUserInput, Forbidden, NotFound
@@ -14,7 +15,10 @@ from validation import clean_profile, normalize_email
 
 
 async def update_profile(
-    info: Info[Context, None], input: UpdateProfileInput
+    info: Info[Context, None],
+    input: Annotated[
+        UpdateProfileInput, strawberry.argument(description="Whose profile and what.")
+    ],
 ) -> UserType:
     actor = info.context.require_user()
     target = find_editable(actor, input.email)  # Forbidden, NotFound

@@ -6,6 +6,8 @@ import schema.types  # noqa: F401  # registers Role as a GraphQL enum
 from models import Role
 from schema.permissions import ADMIN_ONLY
 
+TEXT = "At most 100 characters; null or left out: none."
+
 
 @strawberry.input(description="A new account of the caller's tenant.")
 class SignUpInput:
@@ -13,16 +15,21 @@ class SignUpInput:
         description="Unique in the tenant, regardless of case."
     )
     password: str = strawberry.field(description="Follows passwordPolicy.")
-    role: Role = strawberry.field(
+    role: Role | None = strawberry.field(
         default=Role.USER,
-        description="ADMIN needs an ADMIN's access token.",
+        description="USER when left out or null; ADMIN needs an ADMIN's access token.",
         directives=[ADMIN_ONLY],
     )
-    city: str | None = None
-    organization: str | None = None
-    designation: str | None = None
+    city: str | None = strawberry.field(default=strawberry.UNSET, description=TEXT)
+    organization: str | None = strawberry.field(
+        default=strawberry.UNSET, description=TEXT
+    )
+    designation: str | None = strawberry.field(
+        default=strawberry.UNSET, description=TEXT
+    )
     mobile: str | None = strawberry.field(
-        default=None, description="7 to 15 digits with an optional leading +."
+        default=strawberry.UNSET,
+        description="7 to 15 digits with an optional leading +.",
     )
 
 
@@ -36,9 +43,13 @@ class UpdateProfileInput:
         description="ADMIN only. A tenant always keeps at least one ADMIN.",
         directives=[ADMIN_ONLY],
     )
-    city: str | None = strawberry.UNSET
-    organization: str | None = strawberry.UNSET
-    designation: str | None = strawberry.UNSET
+    city: str | None = strawberry.field(default=strawberry.UNSET, description=TEXT)
+    organization: str | None = strawberry.field(
+        default=strawberry.UNSET, description=TEXT
+    )
+    designation: str | None = strawberry.field(
+        default=strawberry.UNSET, description=TEXT
+    )
     mobile: str | None = strawberry.field(
         default=strawberry.UNSET,
         description="7 to 15 digits with an optional leading +.",

@@ -101,7 +101,8 @@ def _roles_needed(arguments: Any) -> set[Role]:
             continue
         for field in argument.__strawberry_definition__.fields:
             value = getattr(argument, field.python_name, UNSET)
-            if value is UNSET or value == field.default:
+            # null is no role: signUp reads it as USER, updateProfile refuses it.
+            if value in (UNSET, None, field.default):
                 continue
             needed |= {
                 directive.role

@@ -17,17 +17,17 @@ def _utc(moment: datetime) -> datetime:
 
 @strawberry.type(name="User", description="An account of the caller's tenant.")
 class UserType:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(description="Stable and opaque.")
     email: str = strawberry.field(description="The address the account signs in with.")
-    role: Role
-    city: str | None
-    organization: str | None
-    designation: str | None
+    role: Role = strawberry.field(description="ADMIN or USER.")
+    city: str | None = strawberry.field(description="At most 100 characters.")
+    organization: str | None = strawberry.field(description="At most 100 characters.")
+    designation: str | None = strawberry.field(description="At most 100 characters.")
     mobile: str | None = strawberry.field(
         description="7 to 15 digits with an optional leading +."
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = strawberry.field(description="When the account was made.")
+    updated_at: datetime = strawberry.field(description="When it last changed.")
 
     @classmethod
     def from_row(cls, user: User) -> Self:
@@ -51,15 +51,17 @@ class AuthPayload:
     )
     token_type: str = strawberry.field(description='Always "Bearer".')
     expires_in: int = strawberry.field(description="Seconds the access token lives.")
-    user: UserType
+    user: UserType = strawberry.field(description="The account that logged in.")
 
 
 @strawberry.type(name="PasswordPolicy", description="The rules a new password follows.")
 class PasswordPolicyType:
-    min_length: int
-    max_length: int
-    requires_letter: bool
-    requires_digit: bool
+    min_length: int = strawberry.field(description="Fewest characters.")
+    max_length: int = strawberry.field(
+        description="Most characters; all of them count."
+    )
+    requires_letter: bool = strawberry.field(description="Needs a letter.")
+    requires_digit: bool = strawberry.field(description="Needs a digit.")
     requires_special: bool = strawberry.field(
         description="Needs a character that is neither a letter nor a digit."
     )

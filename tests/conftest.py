@@ -117,8 +117,8 @@ class Api:
         **fields: Any,
     ) -> Result:
         return self.gql(
-            "mutation($input: SignUpInput!) { signUp(input: $input) {"
-            " id email role city organization designation mobile createdAt updatedAt } }",
+            "mutation($input: SignUpInput!) { signUp(input: $input) { id email role"
+            " city organization designation mobile createdAt updatedAt } }",
             {"input": {"email": email, "password": password, **fields}},
             token=token,
         )

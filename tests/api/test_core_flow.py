@@ -1,6 +1,6 @@
 """signUp, login, me and updateProfile: the contract's rules, through HTTP."""
 
-from tests.conftest import PASSWORD, Api
+from tests.conftest import Api
 
 
 def test_sign_up_returns_the_new_user(api: Api) -> None:
