@@ -7,6 +7,7 @@ python server.py migrate
 """
 
 import argparse
+import asyncio
 import contextlib
 import getpass
 import logging
@@ -22,13 +23,15 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 from starlette.types import Scope
 
-from auth.api_keys import key_digest, new_api_key, shown_prefix
+from auth.api_keys import new_api_key, shown_prefix
 from auth.hashing import PasswordHasher
 from auth.middleware import ApiKeyMiddleware
+from auth.opaque import digest
 from auth.passwords import hash_password
 from errors import BadUserInput
 from models import ApiKey, DuplicateEmail, Role, Tenant, TenantExists, User, database
 from models.db import close_database, migrate, open_database
+from models.session import purge_ended_sessions
 from schema import build_schema
 from settings import Settings, SettingsError
 from validation import check_sign_up
@@ -38,6 +41,7 @@ from web.health import healthz, readyz
 from web.responses import http_error, internal_error
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PURGE_INTERVAL = 3600.0
 DEV_TENANT = "dev"
 log = logging.getLogger("user_service")
 
@@ -49,9 +53,11 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         prepare_database(settings)
+        purging = asyncio.create_task(purge_periodically())
         try:
             yield
         finally:
+            purging.cancel()
             hasher.close()
             close_database()
 
@@ -75,6 +81,16 @@ def create_app(settings: Settings) -> Starlette:
     )
 
 
+async def purge_periodically() -> None:
+    """Keep the session tables small: ended sessions go after an hour."""
+    while True:
+        try:
+            purge_ended_sessions()
+        except Exception:  # a failed purge must not stop the next one
+            log.exception("purging ended sessions failed")
+        await asyncio.sleep(PURGE_INTERVAL)
+
+
 def prepare_database(settings: Settings) -> None:
     """Connect, migrate, and in development make sure the dev tenant exists."""
     open_database(settings.database_url)
@@ -85,7 +101,7 @@ def prepare_database(settings: Settings) -> None:
 
 def ensure_dev_tenant(api_key: str) -> None:
     tenant = Tenant.by_name(DEV_TENANT) or _add_tenant_racing(DEV_TENANT)
-    if ApiKey.live_by_digest(key_digest(api_key)) is None:
+    if ApiKey.live_by_digest(digest(api_key)) is None:
         # Another worker may add it at the same moment; one row is enough.
         with contextlib.suppress(IntegrityError), database.atomic():
             add_api_key(tenant, api_key)
@@ -103,7 +119,7 @@ def _add_tenant_racing(name: str) -> Tenant:
 
 def add_api_key(tenant: Tenant, key: str | None = None) -> str:
     key = key or new_api_key()
-    ApiKey.create(tenant=tenant, digest=key_digest(key), prefix=shown_prefix(key))
+    ApiKey.create(tenant=tenant, digest=digest(key), prefix=shown_prefix(key))
     return key
 
 

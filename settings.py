@@ -35,6 +35,8 @@ class Settings:
     jwt_secret: Secret = field(default=Secret(""), repr=False)
     jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
     access_token_ttl: int = 900
+    refresh_token_ttl: int = 30 * 24 * 3600
+    refresh_reuse_grace: int = 10
     dev_api_key: str = field(default=DEFAULT_DEV_API_KEY, repr=False)
     introspection: bool = True
     bcrypt_cost: int = 12
@@ -72,6 +74,8 @@ class Settings:
             jwt_secret=_jwt_secret(config, data_dir, production=production),
             jwt_previous_secrets=_previous_secrets(config),
             access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),
+            refresh_token_ttl=_positive(config, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+            refresh_reuse_grace=_read(config, "REFRESH_REUSE_GRACE", int, 10),
             dev_api_key=_read(config, "DEV_API_KEY", str, DEFAULT_DEV_API_KEY),
             introspection=_read(config, "INTROSPECTION", bool, not production),
             bcrypt_cost=_read(config, "BCRYPT_COST", int, 12),
@@ -93,6 +97,8 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}BCRYPT_COST must be at least 10 in production."
             )
+        if self.refresh_reuse_grace < 0:
+            raise SettingsError(f"{PREFIX}REFRESH_REUSE_GRACE must be 0 or more.")
         if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
             raise SettingsError(f"{PREFIX}DEV_API_KEY must be a non-empty key.")
 

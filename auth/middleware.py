@@ -11,7 +11,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from auth.api_keys import key_digest
+from auth.opaque import digest
 from errors import BadRequest, InvalidApiKey
 from models import ApiKey
 from web.responses import error_response
@@ -50,7 +50,7 @@ class ApiKeyMiddleware:
     def live_key(self, values: list[str]) -> ApiKey | None:
         if len(values) != 1 or not values[0]:
             return None
-        api_key = ApiKey.live_by_digest(key_digest(values[0]))
+        api_key = ApiKey.live_by_digest(digest(values[0]))
         if api_key is not None:
             self.mark_used(api_key)
         return api_key

@@ -20,7 +20,7 @@ from errors import Unauthenticated
 ALGORITHMS = ["HS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105  # a media type, not a secret
 ISSUER = "user-service"
-REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
 # Far above any token we issue; refuses 100 KB of garbage before decoding it.
 MAX_TOKEN_LENGTH = 2048
 # Hosts' clocks differ a little: a token from a host a few seconds ahead is fine.
@@ -31,6 +31,7 @@ CLOCK_SKEW = timedelta(seconds=30)
 class TokenClaims:
     user_id: UUID
     tenant_id: UUID
+    session_id: UUID
     token_id: str
     issued_at: datetime
     expires_at: datetime
@@ -42,12 +43,20 @@ def key_id(secret: str) -> str:
 
 
 def issue_access_token(
-    *, user_id: UUID, tenant_id: UUID, secret: str, ttl: int, now: datetime
+    *,
+    user_id: UUID,
+    tenant_id: UUID,
+    session_id: UUID,
+    secret: str,
+    ttl: int,
+    now: datetime,
 ) -> str:
     claims = {
         "iss": ISSUER,
         "aud": str(tenant_id),
         "sub": str(user_id),
+        # The session (login family) it belongs to: ending it ends this token.
+        "sid": str(session_id),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": secrets.token_urlsafe(16),
@@ -107,6 +116,7 @@ def _claims_at(claims: dict[str, Any], now: datetime) -> TokenClaims:
     return TokenClaims(
         user_id=UUID(claims["sub"]),
         tenant_id=UUID(claims["aud"]),
+        session_id=UUID(claims["sid"]),
         token_id=str(claims["jti"]),
         issued_at=issued_at,
         expires_at=expires_at,

@@ -1,6 +1,7 @@
 """Peewee tables and the queries that name their intent; no web or GraphQL here."""
 
 from models.db import database
+from models.session import RefreshToken, Session, user_of_live_session
 from models.tenant import ApiKey, Tenant, TenantExists
 from models.user import DuplicateEmail, LastAdmin, Role, User
 
@@ -8,9 +9,12 @@ __all__ = [
     "ApiKey",
     "DuplicateEmail",
     "LastAdmin",
+    "RefreshToken",
     "Role",
+    "Session",
     "Tenant",
     "TenantExists",
     "User",
     "database",
+    "user_of_live_session",
 ]

@@ -75,6 +75,12 @@ class User(BaseModel):
         except IntegrityError:
             raise DuplicateEmail(email) from None
 
+    def set_password_hash(self, password_hash: str) -> None:
+        model = type(self)
+        model.update(password_hash=password_hash, updated_at=utcnow()).where(
+            model.id == self.id
+        ).execute()
+
     def apply_changes(self, changes: dict[str, Any]) -> Self:
         """Write only the changed columns, so concurrent edits of others survive.
 

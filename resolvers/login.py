@@ -1,16 +1,15 @@
 """login: trade an email and password for an access token."""
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 import strawberry
 from strawberry import Info
 
-from auth.tokens import issue_access_token
 from errors import BadUserInput, Unauthenticated
 from models import User
+from resolvers.auth_payload import open_session
 from schema.context import Context
-from schema.types import AuthPayload, UserType
+from schema.types import AuthPayload
 from validation import check_login_password, normalize_email
 
 
@@ -26,20 +25,7 @@ async def login(
     if not await context.hasher.matches(password, user.password_hash if user else None):
         raise Unauthenticated("Wrong email or password.")
     assert user is not None  # noqa: S101  # matches() is False without an account
-    ttl = context.settings.access_token_ttl
-    token = issue_access_token(
-        user_id=user.id,
-        tenant_id=context.tenant.id,
-        secret=str(context.settings.jwt_secret),
-        ttl=ttl,
-        now=datetime.now(UTC),
-    )
-    return AuthPayload(
-        access_token=token,
-        token_type="Bearer",  # noqa: S106  # the scheme, not a secret
-        expires_in=ttl,
-        user=UserType.from_row(user),
-    )
+    return open_session(context, user)
 
 
 def find_account(context: Context, email: str) -> User | None:

@@ -1,6 +1,7 @@
 """updateProfile: a USER edits their own profile; an ADMIN any of the tenant."""
 
 from typing import Annotated, Any
+from uuid import UUID
 
 import strawberry
 from strawberry import UNSET, Info
@@ -39,7 +40,15 @@ def find_editable(actor: User, email: str) -> User:
         key = None
     if not actor.is_admin and key != actor.email_key:
         raise Forbidden("You may edit only your own profile.")
-    target = User.by_email(actor.tenant_id, key) if key else None
+    return find_in_tenant(actor.tenant_id, email)
+
+
+def find_in_tenant(tenant_id: UUID, email: str) -> User:
+    """The account with this email in the tenant, or NotFound."""
+    try:
+        target = User.by_email(tenant_id, normalize_email(email))
+    except BadUserInput:
+        target = None
     if target is None:
         raise NotFound("No account with this email in your tenant.")
     return target

@@ -7,11 +7,14 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from models import Role
+from resolvers.change_password import change_password
 from resolvers.login import login
 from resolvers.me import me, password_policy
+from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
-from schema.permissions import authenticated, guards_input_roles
+from schema.permissions import authenticated, guards_input_roles, requires_role
 from schema.types import AuthPayload, PasswordPolicyType, UserType
 from settings import Settings
 
@@ -55,6 +58,42 @@ class Mutation:
             "included). Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, BAD_USER_INPUT."
         ),
         extensions=[*authenticated(), *guards_input_roles()],
+    )
+    refresh_session: AuthPayload = strawberry.field(
+        resolver=refresh_session,
+        description=(
+            "Trade a refresh token for a new pair; the old one is retired. A retired "
+            "token used again ends its whole session (after a few seconds' grace, "
+            "for tabs refreshing at once). Errors: UNAUTHENTICATED."
+        ),
+    )
+    logout: bool = strawberry.field(
+        resolver=logout,
+        description=(
+            "End the session of this refresh token, and its access tokens. "
+            "Errors: UNAUTHENTICATED (unknown or foreign token)."
+        ),
+    )
+    logout_all: bool = strawberry.field(
+        resolver=logout_all,
+        description="End every session of the caller. Errors: UNAUTHENTICATED.",
+        extensions=authenticated(),
+    )
+    change_password: bool = strawberry.field(
+        resolver=change_password,
+        description=(
+            "Set a new password; every other session of the caller ends. "
+            "Errors: UNAUTHENTICATED (wrong current password), BAD_USER_INPUT."
+        ),
+        extensions=authenticated(),
+    )
+    revoke_sessions: bool = strawberry.field(
+        resolver=revoke_sessions,
+        description=(
+            "ADMIN: end every session of an account of the tenant. "
+            "Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+        ),
+        extensions=requires_role(Role.ADMIN),
     )
 
 

@@ -2,11 +2,12 @@
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
 
 from auth.hashing import PasswordHasher
 from auth.tokens import read_access_token
 from errors import Unauthenticated
-from models import Tenant, User
+from models import Tenant, User, user_of_live_session
 from settings import Settings
 
 
@@ -20,6 +21,7 @@ class Context:
     client_ip: str | None = None
     user_agent: str | None = None
     _user: User | None = field(default=None, repr=False)
+    session_id: UUID | None = None
 
     @property
     def has_token(self) -> bool:
@@ -34,10 +36,12 @@ class Context:
                 secrets=self._accepted_secrets(),
                 now=datetime.now(UTC),
             )
-            user = User.by_id(self.tenant, claims.user_id)
+            # Read afresh on every request, with its session: a role change, a
+            # logout or a revoked session applies to tokens already issued.
+            user = user_of_live_session(self.tenant, claims.user_id, claims.session_id)
             if user is None:
                 raise Unauthenticated("Invalid access token.")
-            self._user = user
+            self._user, self.session_id = user, claims.session_id
         return self._user
 
     def optional_user(self) -> User | None:

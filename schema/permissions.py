@@ -14,7 +14,6 @@ from strawberry.schema_directive import Location
 from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
 
-import schema.types  # noqa: F401  # registers Role as a GraphQL enum
 from errors import Forbidden, Unauthenticated
 from models import Role, User
 from schema.context import Context
@@ -71,6 +70,28 @@ class HasRole(BasePermission):
         return has_role(context.require_user(), self.role)
 
 
+@strawberry.schema_directive(
+    name="selfOrRole",
+    locations=[Location.FIELD_DEFINITION],
+    description="Only the account itself or an account with this role; else FORBIDDEN.",
+)
+class SelfOrRole:
+    role: Role
+
+
+class IsSelfOrAdmin(BasePermission):
+    """On a field of User: the caller is that user, or an ADMIN of the tenant."""
+
+    message = Forbidden.default_message
+    error_extensions = {"code": Forbidden.code}
+    _schema_directive = SelfOrRole(role=Role.ADMIN)
+
+    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+        context: Context = info.context
+        user = context.require_user()
+        return str(user.id) == str(source.id) or user.is_admin
+
+
 class InputFieldRoles(BasePermission):
     """Enforce `@requiresRole` on the input fields of a field's arguments.
 
@@ -118,6 +139,10 @@ def authenticated() -> list[FieldExtension]:
 
 def requires_role(role: Role) -> list[FieldExtension]:
     return [PermissionExtension([HasRole(role)])]
+
+
+def self_or_admin() -> list[FieldExtension]:
+    return [PermissionExtension([IsSelfOrAdmin()])]
 
 
 def guards_input_roles() -> list[FieldExtension]:

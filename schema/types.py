@@ -2,10 +2,14 @@
 
 from datetime import UTC, datetime
 from typing import Self
+from uuid import UUID
 
 import strawberry
+from strawberry import Info
 
-from models import Role, User
+from models import Role, Session, User
+from schema.context import Context
+from schema.permissions import self_or_admin
 from validation import PasswordPolicy
 
 strawberry.enum(Role, name="Role", description="What an account may do.")
@@ -13,6 +17,29 @@ strawberry.enum(Role, name="Role", description="What an account may do.")
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
+
+
+@strawberry.type(name="Session", description="One login and the refreshes since.")
+class SessionType:
+    id: strawberry.ID = strawberry.field(description="Stable and opaque.")
+    created_at: datetime = strawberry.field(description="When the login happened.")
+    last_used_at: datetime = strawberry.field(description="The last login or refresh.")
+    user_agent: str | None = strawberry.field(description="The login's User-Agent.")
+    ip: str | None = strawberry.field(description="The login's client address.")
+    current: bool = strawberry.field(
+        description="True for the session of the access token making this request."
+    )
+
+    @classmethod
+    def from_row(cls, session: Session, *, current: UUID | None) -> Self:
+        return cls(
+            id=strawberry.ID(str(session.id)),
+            created_at=_utc(session.created_at),
+            last_used_at=_utc(session.last_used_at),
+            user_agent=session.user_agent,
+            ip=session.ip,
+            current=session.id == current,
+        )
 
 
 @strawberry.type(name="User", description="An account of the caller's tenant.")
@@ -29,6 +56,18 @@ class UserType:
     created_at: datetime = strawberry.field(description="When the account was made.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
 
+    @strawberry.field(  # type: ignore[untyped-decorator]  # with extensions=
+        description=(
+            "Live sessions, newest first. Only the account itself or an ADMIN of "
+            "its tenant may read them; others get FORBIDDEN."
+        ),
+        extensions=self_or_admin(),
+    )
+    def sessions(self, info: Info[Context, None]) -> list[SessionType]:
+        current = info.context.session_id
+        sessions = Session.live_of(UUID(self.id))
+        return [SessionType.from_row(session, current=current) for session in sessions]
+
     @classmethod
     def from_row(cls, user: User) -> Self:
         return cls(
@@ -44,13 +83,19 @@ class UserType:
         )
 
 
-@strawberry.type(description="What a successful login returns.")
+@strawberry.type(description="What a successful login or refresh returns.")
 class AuthPayload:
     access_token: str = strawberry.field(
         description="Send as 'Authorization: Bearer <accessToken>'."
     )
     token_type: str = strawberry.field(description='Always "Bearer".')
     expires_in: int = strawberry.field(description="Seconds the access token lives.")
+    refresh_token: str = strawberry.field(
+        description="Opaque, single use: trade it with refreshSession for a new pair."
+    )
+    refresh_expires_in: int = strawberry.field(
+        description="Seconds the refresh token lives if unused."
+    )
     user: UserType = strawberry.field(description="The account that logged in.")
 
 

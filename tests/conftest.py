@@ -127,7 +127,8 @@ class Api:
         return self.gql(
             "mutation($email: String!, $password: String!) {"
             " login(email: $email, password: $password) {"
-            " accessToken tokenType expiresIn user { id email role } } }",
+            " accessToken tokenType expiresIn refreshToken refreshExpiresIn"
+            " user { id email role } } }",
             {"email": email, "password": password},
         )
 

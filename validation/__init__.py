@@ -98,10 +98,15 @@ def check_sign_up(
     return email, profile
 
 
-def check_login_password(password: str) -> None:
+def check_new_password(password: str, *, email: str, field: str) -> None:
+    if problem := password_problem(password, email=email):
+        raise BadUserInput({field: problem})
+
+
+def check_login_password(password: str, *, field: str = "password") -> None:
     """A password no account can have is bad input, not a failed login."""
     if not is_valid_unicode(password) or len(password) > POLICY.max_length:
-        raise BadUserInput({"password": "Password is not valid."})
+        raise BadUserInput({field: "Password is not valid."})
 
 
 def is_valid_unicode(value: str) -> bool:

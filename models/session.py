@@ -1,0 +1,143 @@
+"""Sessions (login families) and their single-use refresh tokens.
+
+A login opens a session; every refresh retires the presented token and adds a
+new one to the same session. Revoking the session ends all of its refresh tokens
+and every access token issued to it, since access tokens name their session.
+Only a SHA-256 digest of each refresh token is stored.
+"""
+
+from datetime import datetime, timedelta
+from typing import Self, cast
+from uuid import UUID, uuid4
+
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, UUIDField
+
+from models.db import BaseModel, database, utcnow
+from models.tenant import Tenant
+from models.user import User
+
+
+class Session(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid4)
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField(index=True)
+    revoked_at = DateTimeField(null=True)
+    user_agent = CharField(max_length=200, null=True)
+    ip = CharField(max_length=64, null=True)
+    user_id: UUID
+    tenant_id: UUID
+
+    @classmethod
+    def open(
+        cls, user: User, *, ttl: int, user_agent: str | None, ip: str | None
+    ) -> Self:
+        now = utcnow()
+        return cls.create(
+            tenant=user.tenant_id,
+            user=user,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+            user_agent=(user_agent or "")[:200] or None,
+            ip=ip,
+        )
+
+    @classmethod
+    def live_of(cls, user: User | UUID) -> list[Self]:
+        query = (
+            cls.select()
+            .where((cls.user == user) & cls.is_live())
+            .order_by(cls.created_at.desc())
+        )
+        return list(query)
+
+    @classmethod
+    def is_live(cls) -> object:
+        """The condition a usable session meets, for queries."""
+        return cls.revoked_at.is_null() & (cls.expires_at > utcnow())
+
+    @classmethod
+    def revoke_all(cls, user: User | UUID, *, keep: UUID | None = None) -> int:
+        """End every live session of a user, except `keep`; return how many."""
+        condition = (cls.user == user) & cls.revoked_at.is_null()
+        if keep is not None:
+            condition &= cls.id != keep
+        return cast(int, cls.update(revoked_at=utcnow()).where(condition).execute())
+
+    def revoke(self) -> None:
+        model = type(self)
+        model.update(revoked_at=utcnow()).where(
+            (model.id == self.id) & model.revoked_at.is_null()
+        ).execute()
+
+    def touch(self, *, ttl: int) -> None:
+        now = utcnow()
+        model = type(self)
+        model.update(last_used_at=now, expires_at=now + timedelta(seconds=ttl)).where(
+            model.id == self.id
+        ).execute()
+
+    @classmethod
+    def purge(cls, *, ended_before: datetime) -> int:
+        """Delete sessions that ended (expired or revoked) before that moment.
+
+        Their refresh tokens go with them (ON DELETE CASCADE).
+        """
+        ended = (cls.expires_at < ended_before) | (cls.revoked_at < ended_before)
+        return cast(int, cls.delete().where(ended).execute())
+
+
+class RefreshToken(BaseModel):
+    id = AutoField()
+    digest = CharField(max_length=64, unique=True)
+    session = ForeignKeyField(Session, backref="refresh_tokens", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    retired_at = DateTimeField(null=True)
+    session_id: UUID
+
+    @classmethod
+    def by_digest(cls, digest: str) -> Self | None:
+        query = cls.select(cls, Session).join(Session).where(cls.digest == digest)
+        return cast(Self | None, query.first())
+
+    @classmethod
+    def purge(cls, *, now: datetime) -> int:
+        """Delete expired tokens. Retired ones stay until then: a retired token
+        presented again must still be recognised as reuse."""
+        return cast(int, cls.delete().where(cls.expires_at < now).execute())
+
+    def retire(self) -> bool:
+        """Retire this token; False when a racing request retired it first."""
+        model = type(self)
+        query = model.update(retired_at=utcnow()).where(
+            (model.id == self.id) & model.retired_at.is_null()
+        )
+        return bool(query.execute())
+
+
+def purge_ended_sessions(*, retention: timedelta = timedelta(hours=1)) -> int:
+    """Delete expired refresh tokens and sessions ended over `retention` ago."""
+    now = utcnow()
+    with database.atomic():
+        return RefreshToken.purge(now=now) + Session.purge(ended_before=now - retention)
+
+
+def user_of_live_session(
+    tenant: Tenant | UUID, user_id: UUID, session_id: UUID
+) -> User | None:
+    """The user, if the session exists, is theirs and is live: one indexed query."""
+    query = (
+        User.select()
+        .join(Session, on=(Session.user == User.id))
+        .where(
+            (User.tenant == tenant)
+            & (User.id == user_id)
+            & (Session.id == session_id)
+            & Session.is_live()
+        )
+    )
+    return cast(User | None, query.first())

@@ -1,0 +1,50 @@
+"""The pair a login or a refresh hands out: an access token and a refresh token."""
+
+from datetime import UTC, datetime, timedelta
+
+from auth.opaque import digest, new_token
+from auth.tokens import issue_access_token
+from models import RefreshToken, Session, User, database
+from models.db import utcnow
+from schema.context import Context
+from schema.types import AuthPayload, UserType
+
+
+def open_session(context: Context, user: User) -> AuthPayload:
+    """Start a session (a login family) for `user` and hand out its first pair."""
+    with database.atomic():
+        session = Session.open(
+            user,
+            ttl=context.settings.refresh_token_ttl,
+            user_agent=context.user_agent,
+            ip=context.client_ip,
+        )
+        return next_pair(context, user, session)
+
+
+def next_pair(context: Context, user: User, session: Session) -> AuthPayload:
+    """A fresh pair in `session`; the caller has retired the previous token."""
+    settings = context.settings
+    refresh_token = new_token()
+    RefreshToken.create(
+        digest=digest(refresh_token),
+        session=session,
+        expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl),
+    )
+    session.touch(ttl=settings.refresh_token_ttl)
+    access_token = issue_access_token(
+        user_id=user.id,
+        tenant_id=context.tenant.id,
+        session_id=session.id,
+        secret=str(settings.jwt_secret),
+        ttl=settings.access_token_ttl,
+        now=datetime.now(UTC),
+    )
+    return AuthPayload(
+        access_token=access_token,
+        token_type="Bearer",  # noqa: S106  # the scheme, not a secret
+        expires_in=settings.access_token_ttl,
+        refresh_token=refresh_token,
+        refresh_expires_in=settings.refresh_token_ttl,
+        user=UserType.from_row(user),
+    )

@@ -1,0 +1,33 @@
+"""changePassword: needs the current password; ends the user's other sessions."""
+
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from errors import Unauthenticated
+from models import Session, database
+from schema.context import Context
+from validation import check_login_password, check_new_password
+
+
+async def change_password(
+    info: Info[Context, None],
+    current_password: Annotated[
+        str, strawberry.argument(description="Proves it is you.")
+    ],
+    new_password: Annotated[
+        str, strawberry.argument(description="Follows passwordPolicy.")
+    ],
+) -> bool:
+    context = info.context
+    user = context.require_user()
+    check_login_password(current_password, field="currentPassword")
+    check_new_password(new_password, email=user.email, field="newPassword")
+    if not await context.hasher.matches(current_password, user.password_hash):
+        raise Unauthenticated("The current password is wrong.")
+    password_hash = await context.hasher.hash(new_password)
+    with database.atomic():
+        user.set_password_hash(password_hash)
+        Session.revoke_all(user, keep=context.session_id)
+    return True

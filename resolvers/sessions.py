@@ -1,0 +1,86 @@
+"""refreshSession, logout, logoutAll and revokeSessions.
+
+A refresh token works once. Presenting a retired one again means it was copied:
+the whole session (login family) is revoked, unless the token was retired less
+than USER_SERVICE_REFRESH_REUSE_GRACE seconds ago, as when two tabs refresh at once.
+"""
+
+from datetime import timedelta
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from auth.opaque import digest, is_plausible
+from errors import Unauthenticated
+from models import RefreshToken, Session, User, database
+from models.db import utcnow
+from resolvers.auth_payload import next_pair
+from resolvers.update_profile import find_in_tenant
+from schema.context import Context
+from schema.types import AuthPayload
+
+RefreshTokenArgument = Annotated[
+    str, strawberry.argument(description="The refreshToken of a login or refresh.")
+]
+
+
+async def refresh_session(
+    info: Info[Context, None], refresh_token: RefreshTokenArgument
+) -> AuthPayload:
+    context = info.context
+    token = find_refresh_token(context, refresh_token)  # Unauthenticated
+    session = token.session
+    user = User.by_id(context.tenant, session.user_id)
+    if user is None or token.expires_at <= utcnow():
+        raise Unauthenticated("Invalid refresh token.")
+    with database.atomic():
+        if token.retire() or not is_reuse(context, token):
+            return next_pair(context, user, session)
+        session.revoke()  # committed before the error below is raised
+    raise Unauthenticated("This refresh token was already used; log in again.")
+
+
+async def logout(
+    info: Info[Context, None], refresh_token: RefreshTokenArgument
+) -> bool:
+    find_refresh_token(info.context, refresh_token).session.revoke()
+    return True
+
+
+async def logout_all(info: Info[Context, None]) -> bool:
+    Session.revoke_all(info.context.require_user())
+    return True
+
+
+async def revoke_sessions(
+    info: Info[Context, None],
+    email: Annotated[str, strawberry.argument(description="Whose sessions to end.")],
+) -> bool:
+    target = find_in_tenant(info.context.tenant.id, email)  # NotFound
+    Session.revoke_all(target)
+    return True
+
+
+def find_refresh_token(context: Context, presented: str) -> RefreshToken:
+    """The token, if it belongs to a live session of the caller's tenant."""
+    token = (
+        RefreshToken.by_digest(digest(presented)) if is_plausible(presented) else None
+    )
+    if token is None or token.session.tenant_id != context.tenant.id:
+        raise Unauthenticated("Invalid refresh token.")
+    session = token.session
+    if session.revoked_at is not None or session.expires_at <= utcnow():
+        raise Unauthenticated("This session has ended; log in again.")
+    return token
+
+
+def is_reuse(context: Context, token: RefreshToken) -> bool:
+    """Whether a token found retired was retired longer ago than the grace window.
+
+    `retired_at` is None when a racing request retired it after we read it.
+    """
+    if token.retired_at is None:
+        return False
+    grace = timedelta(seconds=context.settings.refresh_reuse_grace)
+    return bool(utcnow() - token.retired_at > grace)
