@@ -23,7 +23,8 @@ def with_code(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
     original = error.original_error
     if isinstance(original, ServiceError) or _has_code(original):
         return error
-    if original is None and error.path is None:
+    # Variable coercion errors wrap graphql-core's own GraphQLError.
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
         syntax = isinstance(error, GraphQLSyntaxError)
         code = PARSE_FAILED if syntax else VALIDATION_FAILED
         message = error.message if suggestions else SUGGESTION.sub("", error.message)
