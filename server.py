@@ -20,14 +20,17 @@ from peewee import IntegrityError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from auth.api_keys import new_api_key, shown_prefix
 from auth.hashing import PasswordHasher
 from auth.middleware import ApiKeyMiddleware
 from auth.opaque import digest
 from auth.passwords import hash_password
+from auth.rate_limits import RateLimits
 from errors import BadUserInput
 from models import ApiKey, DuplicateEmail, Role, Tenant, TenantExists, User, database
 from models.db import close_database, migrate, open_database
@@ -35,20 +38,32 @@ from models.session import purge_ended_sessions
 from schema import build_schema
 from settings import Settings, SettingsError
 from validation import check_sign_up
+from web.body_limit import BodyLimit
 from web.graphql_view import GraphQLView, is_graphiql_page
 from web.headers import SecurityHeaders
 from web.health import healthz, readyz
+from web.request_log import RequestLog
 from web.responses import http_error, internal_error
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
 PURGE_INTERVAL = 3600.0
+CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
 DEV_TENANT = "dev"
 log = logging.getLogger("user_service")
 
 
 def create_app(settings: Settings) -> Starlette:
     hasher = PasswordHasher(cost=settings.bcrypt_cost, threads=settings.hashing_threads)
-    view = GraphQLView(build_schema(settings), settings=settings, hasher=hasher)
+    limits = RateLimits(
+        storage_url=settings.redis_url,
+        login_failures_per_account=settings.login_failures_per_account,
+        login_failures_per_address=settings.login_failures_per_address,
+        signups_per_address=settings.signups_per_address,
+        code_failures_per_account=settings.code_failures_per_account,
+    )
+    view = GraphQLView(
+        build_schema(settings), settings=settings, hasher=hasher, limits=limits
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,7 +77,7 @@ def create_app(settings: Settings) -> Starlette:
             close_database()
 
     def is_public(scope: Scope) -> bool:
-        if scope["path"] in PUBLIC_PATHS:
+        if scope["path"] in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
             return True
         return settings.graphiql and is_graphiql_page(scope)
 
@@ -73,12 +88,32 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz, methods=["GET"]),
         ],
         middleware=[
+            *client_address_middleware(settings),
+            Middleware(RequestLog),
             Middleware(SecurityHeaders),
+            # Outside the key check, so browsers' preflights get their answer.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=CORS_HEADERS,
+                expose_headers=["x-request-id"],
+                max_age=600,
+            ),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
             Middleware(ApiKeyMiddleware, is_public=is_public),
         ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+
+
+def client_address_middleware(settings: Settings) -> list[Middleware]:
+    """X-Forwarded-For counts only when the peer is a trusted proxy."""
+    if not settings.trusted_proxies:
+        return []
+    trusted = list(settings.trusted_proxies)
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)]
 
 
 async def purge_periodically() -> None:
@@ -206,6 +241,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         server_header=False,
+        # Client addresses come from USER_SERVICE_TRUSTED_PROXIES alone; and
+        # uvicorn's access log would print query strings, so RequestLog logs.
+        proxy_headers=False,
+        access_log=False,
         log_level="info",
     )
     return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Self, TypeVar
 
+import limits
 from starlette.config import Config
 from starlette.datastructures import Secret
 
@@ -41,6 +42,19 @@ class Settings:
     introspection: bool = True
     bcrypt_cost: int = 12
     hashing_threads: int = 2
+    redis_url: str | None = None
+    login_failures_per_account: str = "5 per 15 minutes"
+    login_failures_per_address: str = "100 per 15 minutes"
+    signups_per_address: str = "20 per hour"
+    code_failures_per_account: str = "5 per 15 minutes"
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = 65536
+    max_query_length: int = 16384
+    max_depth: int = 8
+    max_aliases: int = 15
+    max_tokens: int = 1000
+    max_directives: int = 10
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -82,6 +96,29 @@ class Settings:
             hashing_threads=_positive(
                 config, "HASHING_THREADS", max(1, os.cpu_count() or 1)
             ),
+            redis_url=_read(config, "REDIS_URL", str, "") or None,
+            login_failures_per_account=_limit(
+                config, "LOGIN_FAILURES_PER_ACCOUNT", cls.login_failures_per_account
+            ),
+            login_failures_per_address=_limit(
+                config, "LOGIN_FAILURES_PER_ADDRESS", cls.login_failures_per_address
+            ),
+            signups_per_address=_limit(
+                config, "SIGNUPS_PER_ADDRESS", cls.signups_per_address
+            ),
+            code_failures_per_account=_limit(
+                config, "CODE_FAILURES_PER_ACCOUNT", cls.code_failures_per_account
+            ),
+            cors_origins=_list(config, "CORS_ORIGINS"),
+            trusted_proxies=_list(config, "TRUSTED_PROXIES"),
+            max_body_bytes=_positive(config, "MAX_BODY_BYTES", cls.max_body_bytes),
+            max_query_length=_positive(
+                config, "MAX_QUERY_LENGTH", cls.max_query_length
+            ),
+            max_depth=_positive(config, "MAX_DEPTH", cls.max_depth),
+            max_aliases=_positive(config, "MAX_ALIASES", cls.max_aliases),
+            max_tokens=_positive(config, "MAX_TOKENS", cls.max_tokens),
+            max_directives=_positive(config, "MAX_DIRECTIVES", cls.max_directives),
             host=_read(config, "HOST", str, "127.0.0.1"),
             port=_positive(config, "PORT", 8000),
             workers=_positive(config, "WORKERS", 1),
@@ -118,6 +155,24 @@ def _positive(config: Config, name: str, default: int) -> int:
     if value < 1:
         raise SettingsError(f"{PREFIX}{name} must be a positive whole number.")
     return value
+
+
+def _limit(config: Config, name: str, default: str) -> str:
+    """A rate limit in the `limits` package's notation, e.g. "5 per 15 minutes"."""
+    value = _read(config, name, str, default)
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}{name}={value!r} is not a rate limit; write e.g. "
+            '"5 per 15 minutes".'
+        ) from None
+    return value
+
+
+def _list(config: Config, name: str) -> tuple[str, ...]:
+    raw = _read(config, name, str, "")
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
 def _strong_secret(name: str, value: str) -> Secret:

@@ -33,7 +33,10 @@ class ApiKeyMiddleware:
             return
         if scope["type"] == "http" and scope["method"] not in ALLOWED_METHODS:
             response = error_response(
-                BadRequest("Method not allowed."), 405, {"allow": "GET, POST, OPTIONS"}
+                BadRequest("Method not allowed."),
+                405,
+                scope=scope,
+                headers={"allow": "GET, POST, OPTIONS"},
             )
             await response(scope, receive, send)
             return
@@ -68,5 +71,5 @@ class ApiKeyMiddleware:
         if scope["type"] == "websocket":
             await WebSocket(scope, receive, send).close(code=1008)
             return
-        response = error_response(InvalidApiKey(), 401)
+        response = error_response(InvalidApiKey(), 401, scope=scope)
         await response(scope, receive, send)

@@ -1,12 +1,15 @@
 """Peewee tables and the queries that name their intent; no web or GraphQL here."""
 
+from models.audit import Action, AuditEvent
 from models.db import database
 from models.session import RefreshToken, Session, user_of_live_session
 from models.tenant import ApiKey, Tenant, TenantExists
 from models.user import DuplicateEmail, LastAdmin, Role, User
 
 __all__ = [
+    "Action",
     "ApiKey",
+    "AuditEvent",
     "DuplicateEmail",
     "LastAdmin",
     "RefreshToken",

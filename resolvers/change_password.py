@@ -6,7 +6,7 @@ import strawberry
 from strawberry import Info
 
 from errors import Unauthenticated
-from models import Session, database
+from models import Action, Session, database
 from schema.context import Context
 from validation import check_login_password, check_new_password
 
@@ -30,4 +30,5 @@ async def change_password(
     with database.atomic():
         user.set_password_hash(password_hash)
         Session.revoke_all(user, keep=context.session_id)
+        context.audit(Action.PASSWORD_CHANGED, actor=user, target=user)
     return True

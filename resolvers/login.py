@@ -6,7 +6,7 @@ import strawberry
 from strawberry import Info
 
 from errors import BadUserInput, Unauthenticated
-from models import User
+from models import Action, User
 from resolvers.auth_payload import open_session
 from schema.context import Context
 from schema.types import AuthPayload
@@ -20,11 +20,19 @@ async def login(
 ) -> AuthPayload:
     context = info.context
     check_login_password(password)
+    tenant, account = str(context.tenant.id), account_key(email)
+    await context.limits.check_login(tenant, account, context.address)  # RateLimited
     user = find_account(context, email)
     # An unknown email is checked against a dummy hash: same answer, same time.
     if not await context.hasher.matches(password, user.password_hash if user else None):
+        locked = await context.limits.login_failed(tenant, account, context.address)
+        context.audit(Action.LOGIN_FAILED, target=user)
+        if locked:
+            context.audit(Action.ACCOUNT_LOCKED, target=user)
         raise Unauthenticated("Wrong email or password.")
     assert user is not None  # noqa: S101  # matches() is False without an account
+    await context.limits.login_succeeded(tenant, account)
+    context.audit(Action.LOGIN_SUCCEEDED, actor=user, target=user)
     return open_session(context, user)
 
 
@@ -33,3 +41,11 @@ def find_account(context: Context, email: str) -> User | None:
         return User.by_email(context.tenant, normalize_email(email))
     except BadUserInput:
         return None
+
+
+def account_key(email: str) -> str:
+    """What failed logins are counted against, known account or not."""
+    try:
+        return normalize_email(email).lower()
+    except BadUserInput:
+        return email.strip().lower()[:254].encode("utf-8", "replace").decode()

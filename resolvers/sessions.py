@@ -13,7 +13,7 @@ from strawberry import Info
 
 from auth.opaque import digest, is_plausible
 from errors import Unauthenticated
-from models import RefreshToken, Session, User, database
+from models import Action, RefreshToken, Session, User, database
 from models.db import utcnow
 from resolvers.auth_payload import next_pair
 from resolvers.update_profile import find_in_tenant
@@ -29,7 +29,7 @@ async def refresh_session(
     info: Info[Context, None], refresh_token: RefreshTokenArgument
 ) -> AuthPayload:
     context = info.context
-    token = find_refresh_token(context, refresh_token)  # Unauthenticated
+    token = await find_refresh_token(context, refresh_token)  # Unauthenticated
     session = token.session
     user = User.by_id(context.tenant, session.user_id)
     if user is None or token.expires_at <= utcnow():
@@ -38,18 +38,23 @@ async def refresh_session(
         if token.retire() or not is_reuse(context, token):
             return next_pair(context, user, session)
         session.revoke()  # committed before the error below is raised
+        context.audit(Action.REFRESH_TOKEN_REUSED, target=user)
     raise Unauthenticated("This refresh token was already used; log in again.")
 
 
 async def logout(
     info: Info[Context, None], refresh_token: RefreshTokenArgument
 ) -> bool:
-    find_refresh_token(info.context, refresh_token).session.revoke()
+    session = (await find_refresh_token(info.context, refresh_token)).session
+    session.revoke()
+    info.context.audit(Action.SESSION_ENDED, detail=f"session {session.id}")
     return True
 
 
 async def logout_all(info: Info[Context, None]) -> bool:
-    Session.revoke_all(info.context.require_user())
+    user = info.context.require_user()
+    Session.revoke_all(user)
+    info.context.audit(Action.SESSIONS_REVOKED, actor=user, target=user)
     return True
 
 
@@ -57,17 +62,26 @@ async def revoke_sessions(
     info: Info[Context, None],
     email: Annotated[str, strawberry.argument(description="Whose sessions to end.")],
 ) -> bool:
-    target = find_in_tenant(info.context.tenant.id, email)  # NotFound
+    context = info.context
+    target = find_in_tenant(context.tenant.id, email)  # NotFound
     Session.revoke_all(target)
+    context.audit(Action.SESSIONS_REVOKED, actor=context.require_user(), target=target)
     return True
 
 
-def find_refresh_token(context: Context, presented: str) -> RefreshToken:
-    """The token, if it belongs to a live session of the caller's tenant."""
+async def find_refresh_token(context: Context, presented: str) -> RefreshToken:
+    """The token, if it belongs to a live session of the caller's tenant.
+
+    A presented token is a guess until found: failures count against the
+    client address, like failed logins.
+    """
+    tenant = str(context.tenant.id)
+    await context.limits.check_guess(tenant, context.address)  # RateLimited
     token = (
         RefreshToken.by_digest(digest(presented)) if is_plausible(presented) else None
     )
     if token is None or token.session.tenant_id != context.tenant.id:
+        await context.limits.guess_failed(tenant, context.address)
         raise Unauthenticated("Invalid refresh token.")
     session = token.session
     if session.revoked_at is not None or session.expires_at <= utcnow():

@@ -6,7 +6,7 @@ import strawberry
 from strawberry import Info
 
 from errors import EmailTaken
-from models import DuplicateEmail, Role, User
+from models import Action, DuplicateEmail, Role, User
 from models.user import PROFILE_FIELDS
 from schema.context import Context
 from schema.inputs import SignUpInput
@@ -19,6 +19,7 @@ async def sign_up(
     input: Annotated[SignUpInput, strawberry.argument(description="The new account.")],
 ) -> UserType:
     context = info.context
+    await context.limits.sign_up(str(context.tenant.id), context.address)
     profile = {name: getattr(input, name) or None for name in PROFILE_FIELDS}
     email, profile = check_sign_up(input.email, input.password, profile)
     role = input.role or Role.USER
@@ -29,4 +30,5 @@ async def sign_up(
         )
     except DuplicateEmail:
         raise EmailTaken() from None
+    context.audit(Action.SIGNED_UP, actor=context.optional_user(), target=user)
     return UserType.from_row(user)

@@ -7,7 +7,7 @@ import strawberry
 from strawberry import UNSET, Info
 
 from errors import BadUserInput, Forbidden, NotFound
-from models import LastAdmin, User
+from models import Action, LastAdmin, User
 from models.user import PROFILE_FIELDS
 from schema.context import Context
 from schema.inputs import UpdateProfileInput
@@ -21,17 +21,34 @@ async def update_profile(
         UpdateProfileInput, strawberry.argument(description="Whose profile and what.")
     ],
 ) -> UserType:
-    actor = info.context.require_user()
-    target = find_editable(actor, input.email)  # Forbidden, NotFound
+    context = info.context
+    actor = context.require_user()
+    target = find_editable(context, actor, input.email)  # Forbidden, NotFound
     changes = profile_changes(input)  # BadUserInput
     try:
-        target = target.apply_changes(changes)
+        updated = target.apply_changes(changes)
     except LastAdmin:
+        context.audit(
+            Action.ACCESS_DENIED, actor=actor, target=target, detail="last admin"
+        )
         raise Forbidden("A tenant must keep at least one ADMIN.") from None
-    return UserType.from_row(target)
+    audit_changes(context, actor, before=target, after=updated)
+    return UserType.from_row(updated)
 
 
-def find_editable(actor: User, email: str) -> User:
+def audit_changes(context: Context, actor: User, *, before: User, after: User) -> None:
+    if before.role != after.role:
+        detail = f"{before.role} -> {after.role}"
+        context.audit(Action.ROLE_CHANGED, actor=actor, target=after, detail=detail)
+    changed = [
+        name for name in PROFILE_FIELDS if getattr(before, name) != getattr(after, name)
+    ]
+    if changed:
+        detail = ", ".join(changed)  # which fields, never their values
+        context.audit(Action.PROFILE_CHANGED, actor=actor, target=after, detail=detail)
+
+
+def find_editable(context: Context, actor: User, email: str) -> User:
     """The account to edit. A USER may name only themselves, existing or not,
     so other accounts' existence is not revealed to them."""
     try:
@@ -39,6 +56,9 @@ def find_editable(actor: User, email: str) -> User:
     except BadUserInput:
         key = None
     if not actor.is_admin and key != actor.email_key:
+        context.audit(
+            Action.ACCESS_DENIED, actor=actor, detail="updateProfile of another"
+        )
         raise Forbidden("You may edit only your own profile.")
     return find_in_tenant(actor.tenant_id, email)
 

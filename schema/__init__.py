@@ -8,14 +8,21 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from models import Role
+from resolvers.audit_log import audit_log
 from resolvers.change_password import change_password
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
+from schema.document_limits import document_limits
 from schema.permissions import authenticated, guards_input_roles, requires_role
-from schema.types import AuthPayload, PasswordPolicyType, UserType
+from schema.types import (
+    AuditEventConnection,
+    AuthPayload,
+    PasswordPolicyType,
+    UserType,
+)
 from settings import Settings
 
 __all__ = ["Mutation", "Query", "build_schema"]
@@ -27,6 +34,15 @@ class Query:
         resolver=me,
         description="The caller's own account. Errors: UNAUTHENTICATED.",
         extensions=authenticated(),
+    )
+    audit_log: AuditEventConnection = strawberry.field(
+        resolver=audit_log,
+        description=(
+            "ADMIN: the tenant's security events (sign-ups, logins, lock-outs, role "
+            "and profile changes, session revocations, refusals), newest first. "
+            "Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT."
+        ),
+        extensions=requires_role(Role.ADMIN),
     )
     password_policy: PasswordPolicyType = strawberry.field(
         resolver=password_policy,
@@ -109,6 +125,12 @@ class UserServiceSchema(strawberry.Schema):
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     extensions: list[object] = [
+        *document_limits(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_tokens,
+            max_directives=settings.max_directives,
+        ),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]

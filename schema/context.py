@@ -5,9 +5,10 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from auth.hashing import PasswordHasher
+from auth.rate_limits import RateLimits
 from auth.tokens import read_access_token
 from errors import Unauthenticated
-from models import Tenant, User, user_of_live_session
+from models import Action, AuditEvent, Tenant, User, user_of_live_session
 from settings import Settings
 
 
@@ -16,10 +17,12 @@ class Context:
     tenant: Tenant
     settings: Settings
     hasher: PasswordHasher
+    limits: RateLimits
     # Every Authorization header of the request: more than one is refused.
     authorization: list[str] = field(default_factory=list)
     client_ip: str | None = None
     user_agent: str | None = None
+    request_id: str | None = None
     _user: User | None = field(default=None, repr=False)
     session_id: UUID | None = None
 
@@ -47,6 +50,30 @@ class Context:
     def optional_user(self) -> User | None:
         """The caller's account, or None without a token; a bad token still fails."""
         return self.require_user() if self.has_token else None
+
+    @property
+    def address(self) -> str:
+        """The client address that per-address limits count against."""
+        return self.client_ip or "unknown"
+
+    def audit(
+        self,
+        action: Action,
+        *,
+        actor: User | None = None,
+        target: User | None = None,
+        detail: str | None = None,
+    ) -> None:
+        AuditEvent.record(
+            self.tenant,
+            action,
+            actor=actor,
+            target=target,
+            ip=self.client_ip,
+            user_agent=self.user_agent,
+            request_id=self.request_id,
+            detail=detail,
+        )
 
     def _bearer_token(self) -> str:
         if len(self.authorization) != 1:

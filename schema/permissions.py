@@ -15,7 +15,7 @@ from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
 
 from errors import Forbidden, Unauthenticated
-from models import Role, User
+from models import Action, Role, User
 from schema.context import Context
 
 
@@ -67,7 +67,8 @@ class HasRole(BasePermission):
 
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         context: Context = info.context
-        return has_role(context.require_user(), self.role)
+        user = context.require_user()
+        return has_role(user, self.role) or denied(info, user)
 
 
 @strawberry.schema_directive(
@@ -89,7 +90,7 @@ class IsSelfOrAdmin(BasePermission):
     def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
         context: Context = info.context
         user = context.require_user()
-        return str(user.id) == str(source.id) or user.is_admin
+        return str(user.id) == str(source.id) or user.is_admin or denied(info, user)
 
 
 class InputFieldRoles(BasePermission):
@@ -107,8 +108,15 @@ class InputFieldRoles(BasePermission):
         for role in _roles_needed(kwargs.values()):
             user = context.optional_user()
             if user is None or not has_role(user, role):
-                return False
+                return denied(info, user)
         return True
+
+
+def denied(info: strawberry.Info, user: User | None) -> bool:
+    """Record a refusal in the audit log; False, for `return ... or denied()`."""
+    context: Context = info.context
+    context.audit(Action.ACCESS_DENIED, actor=user, detail=info.field_name)
+    return False
 
 
 def has_role(user: User, role: Role) -> bool:

@@ -7,7 +7,7 @@ from uuid import UUID
 import strawberry
 from strawberry import Info
 
-from models import Role, Session, User
+from models import AuditEvent, Role, Session, User
 from schema.context import Context
 from schema.permissions import self_or_admin
 from validation import PasswordPolicy
@@ -120,3 +120,56 @@ class PasswordPolicyType:
             requires_digit=policy.requires_digit,
             requires_special=policy.requires_special,
         )
+
+
+@strawberry.type(description="Where a page ends and whether another follows.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="True when more items follow.")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` for the next page; null on an empty page."
+    )
+
+
+@strawberry.type(name="AuditEvent", description="A security event of the tenant.")
+class AuditEventType:
+    id: strawberry.ID = strawberry.field(description="Stable and opaque.")
+    at: datetime = strawberry.field(description="When it happened.")
+    action: str = strawberry.field(description="What happened, e.g. LOGIN_FAILED.")
+    actor: UserType | None = strawberry.field(
+        description="Who did it, when known and the account still exists."
+    )
+    target: UserType | None = strawberry.field(
+        description="Whom it concerned, when known and the account still exists."
+    )
+    ip: str | None = strawberry.field(description="The client address.")
+    detail: str | None = strawberry.field(
+        description="A short note: which fields or roles changed. Never a secret."
+    )
+
+    @classmethod
+    def from_row(cls, event: AuditEvent, users: dict[str, User]) -> Self:
+        actor, target = (
+            users.get(event.actor_id or ""),
+            users.get(event.target_id or ""),
+        )
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            at=_utc(event.at),
+            action=event.action,
+            actor=UserType.from_row(actor) if actor else None,
+            target=UserType.from_row(target) if target else None,
+            ip=event.ip,
+            detail=event.detail,
+        )
+
+
+@strawberry.type(description="One audit event and its cursor.")
+class AuditEventEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to start after it.")
+    node: AuditEventType = strawberry.field(description="The event.")
+
+
+@strawberry.type(description="A page of audit events, newest first.")
+class AuditEventConnection:
+    edges: list[AuditEventEdge] = strawberry.field(description="The events.")
+    page_info: PageInfo = strawberry.field(description="Where the page ends.")

@@ -12,9 +12,11 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from auth.hashing import PasswordHasher
+from auth.rate_limits import RateLimits
 from errors import BadRequest
 from schema.context import Context
 from schema.error_codes import with_code
@@ -23,7 +25,14 @@ from web.responses import error_response
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: Any, *, settings: Settings, hasher: PasswordHasher):
+    def __init__(
+        self,
+        schema: Any,
+        *,
+        settings: Settings,
+        hasher: PasswordHasher,
+        limits: RateLimits,
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -31,6 +40,7 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.settings = settings
         self.hasher = hasher
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -44,7 +54,9 @@ class GraphQLView(GraphQL[Context, None]):
             else:
                 response = await self.run(request)
         except HTTPException as error:
-            response = error_response(BadRequest(error.reason), error.status_code)
+            response = error_response(
+                BadRequest(error.reason), error.status_code, scope=scope
+            )
         await response(scope, receive, send)
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
@@ -52,18 +64,37 @@ class GraphQLView(GraphQL[Context, None]):
             tenant=request.state.tenant,
             settings=self.settings,
             hasher=self.hasher,
+            limits=self.limits,
             authorization=request.headers.getlist("authorization"),
             client_ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
+            request_id=request.state.request_id,
         )
 
+    async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
+        request: Request = kwargs["request"]
+        data: GraphQLRequestData = kwargs["request_data"]
+        if len(data.query or "") > self.settings.max_query_length:
+            raise HTTPException(413, "The GraphQL document is too long.")
+        name = data.operation_name
+        request.state.operation = name[:100] if name else None
+        return await super().execute_single(**kwargs)
+
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        response = await super().process_result(request, result)
         if result.errors:
             suggestions = self.settings.field_suggestions
-            result.errors = [
-                with_code(e, suggestions=suggestions) for e in result.errors
+            errors = [with_code(e, suggestions=suggestions) for e in result.errors]
+            request_id = request.state.request_id
+            response["errors"] = [
+                {
+                    **e.formatted,
+                    "extensions": {**(e.extensions or {}), "requestId": request_id},
+                }
+                for e in errors
             ]
-        return await super().process_result(request, result)
+            request.state.outcome = (errors[0].extensions or {}).get("code")
+        return response
 
     def decode_json(self, data: str | bytes) -> object:
         try:

@@ -1,0 +1,86 @@
+"""The audit log: an append-only record of security events, per tenant."""
+
+from enum import StrEnum
+from typing import Self
+from uuid import UUID
+
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField
+
+from models.db import BaseModel, utcnow
+from models.tenant import Tenant
+from models.user import User
+
+
+class Action(StrEnum):
+    SIGNED_UP = "SIGNED_UP"
+    LOGIN_SUCCEEDED = "LOGIN_SUCCEEDED"
+    LOGIN_FAILED = "LOGIN_FAILED"
+    ACCOUNT_LOCKED = "ACCOUNT_LOCKED"
+    ROLE_CHANGED = "ROLE_CHANGED"
+    PROFILE_CHANGED = "PROFILE_CHANGED"
+    PASSWORD_CHANGED = "PASSWORD_CHANGED"
+    SESSION_ENDED = "SESSION_ENDED"
+    SESSIONS_REVOKED = "SESSIONS_REVOKED"
+    REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    RATE_LIMITED = "RATE_LIMITED"
+    API_KEY_CREATED = "API_KEY_CREATED"
+    API_KEY_REVOKED = "API_KEY_REVOKED"
+
+
+class AuditEvent(BaseModel):
+    id = AutoField()
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    at = DateTimeField(default=utcnow)
+    action = CharField(max_length=40)
+    # Not foreign keys: an event outlives the accounts it names.
+    actor_id = CharField(max_length=36, null=True)
+    target_id = CharField(max_length=36, null=True)
+    ip = CharField(max_length=64, null=True)
+    user_agent = CharField(max_length=200, null=True)
+    request_id = CharField(max_length=64, null=True)
+    detail = CharField(max_length=200, null=True)
+
+    class Meta:
+        indexes = ((("tenant", "id"), False), (("tenant", "action", "id"), False))
+
+    @classmethod
+    def record(
+        cls,
+        tenant: Tenant | UUID,
+        action: Action,
+        *,
+        actor: User | None = None,
+        target: User | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        request_id: str | None = None,
+        detail: str | None = None,
+    ) -> Self:
+        return cls.create(
+            tenant=tenant,
+            action=action.value,
+            actor_id=str(actor.id) if actor else None,
+            target_id=str(target.id) if target else None,
+            ip=ip,
+            user_agent=(user_agent or "")[:200] or None,
+            request_id=request_id,
+            detail=detail[:200] if detail else None,
+        )
+
+    @classmethod
+    def page(
+        cls,
+        tenant: Tenant | UUID,
+        *,
+        first: int,
+        after: int | None = None,
+        action: str | None = None,
+    ) -> list[Self]:
+        """Newest first; `after` is the id of the last event of the previous page."""
+        condition = cls.tenant == tenant
+        if after is not None:
+            condition &= cls.id < after
+        if action:
+            condition &= cls.action == action
+        return list(cls.select().where(condition).order_by(cls.id.desc()).limit(first))
