@@ -21,7 +21,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -39,7 +40,7 @@ from schema import build_schema
 from settings import Settings, SettingsError
 from validation import check_sign_up
 from web.body_limit import BodyLimit
-from web.graphql_view import GraphQLView, is_graphiql_page
+from web.graphql_view import GRAPHIQL_ASSETS, GraphQLView, is_graphiql_page
 from web.headers import SecurityHeaders
 from web.health import healthz, readyz
 from web.request_log import RequestLog
@@ -79,13 +80,16 @@ def create_app(settings: Settings) -> Starlette:
     def is_public(scope: Scope) -> bool:
         if scope["path"] in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
             return True
-        return settings.graphiql and is_graphiql_page(scope)
+        if not settings.graphiql:
+            return False
+        return is_graphiql_page(scope) or scope["path"].startswith("/graphiql/")
 
     return Starlette(
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            *graphiql_assets(settings),
         ],
         middleware=[
             *client_address_middleware(settings),
@@ -106,6 +110,13 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+
+
+def graphiql_assets(settings: Settings) -> list[Mount]:
+    """GraphiQL's scripts and styles, served here so it works offline (dev only)."""
+    if not settings.graphiql:
+        return []
+    return [Mount("/graphiql", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql")]
 
 
 def client_address_middleware(settings: Settings) -> list[Middleware]:

@@ -9,7 +9,7 @@ traceback and the client sees only INTERNAL_SERVER_ERROR.
 import logging
 import re
 
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode, print_ast
 
 from errors import InternalServerError, ServiceError
 
@@ -28,10 +28,20 @@ def with_code(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
         syntax = isinstance(error, GraphQLSyntaxError)
         code = PARSE_FAILED if syntax else VALIDATION_FAILED
         message = error.message if suggestions else SUGGESTION.sub("", error.message)
-        return _copy(error, message, {"code": code})
+        return _copy(error, _without_values(error, message), {"code": code})
     log.error("unexpected error at %s", error.path, exc_info=original or error)
     internal = InternalServerError()
     return _copy(error, internal.message, internal.extensions)
+
+
+def _without_values(error: GraphQLError, message: str) -> str:
+    """graphql-core quotes a badly typed variable's value, which may be a
+    password: name the variable and its type instead."""
+    node = error.nodes[0] if error.nodes else None
+    if not isinstance(node, VariableDefinitionNode):
+        return message
+    name, expected = node.variable.name.value, print_ast(node.type)
+    return f"Variable '${name}' does not fit its type {expected}."
 
 
 def _has_code(error: Exception | None) -> bool:

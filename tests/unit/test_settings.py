@@ -1,0 +1,254 @@
+"""Settings.from_env: the contract's defaults, production's refusals, and errors
+that name the variable to fix."""
+
+import dataclasses
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from settings import DEFAULT_DEV_API_KEY, Settings, SettingsError
+
+SECRET = "s" * 32
+OTHER_SECRET = "o" * 40
+
+
+def settings_from(tmp_path: Path, **env: str) -> Settings:
+    """Settings for `env`, given without the USER_SERVICE_ prefix."""
+    environ = {"USER_SERVICE_DATA_DIR": str(tmp_path)}
+    environ.update({f"USER_SERVICE_{name}": value for name, value in env.items()})
+    return Settings.from_env(environ)
+
+
+def production_from(tmp_path: Path, **env: str) -> Settings:
+    return settings_from(tmp_path, **{"ENV": "production", "JWT_SECRET": SECRET, **env})
+
+
+def refusal(tmp_path: Path, **env: str) -> str:
+    with pytest.raises(SettingsError) as error:
+        settings_from(tmp_path, **env)
+    return str(error.value)
+
+
+def test_defaults_follow_the_contract(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path)
+    assert settings.env == "development"
+    assert settings.database_url == "sqlite:///data/users.db"
+    assert settings.access_token_ttl == 900
+    assert settings.refresh_token_ttl == 30 * 24 * 3600
+    assert settings.refresh_reuse_grace == 10
+    assert settings.dev_api_key == DEFAULT_DEV_API_KEY
+    assert settings.jwt_previous_secrets == ()
+    assert settings.max_body_bytes == 65536
+    assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
+    assert settings.bcrypt_cost == 12
+
+
+def test_default_rate_limits_follow_the_contract(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path)
+    assert settings.login_failures_per_account == "5 per 15 minutes"
+    assert settings.login_failures_per_address == "100 per 15 minutes"
+    assert settings.signups_per_address == "20 per hour"
+    assert settings.code_failures_per_account == "5 per 15 minutes"
+
+
+def test_development_keeps_graphiql_introspection_and_suggestions(
+    tmp_path: Path,
+) -> None:
+    settings = settings_from(tmp_path)
+    assert not settings.is_production
+    assert (settings.graphiql, settings.introspection, settings.field_suggestions) == (
+        True,
+        True,
+        True,
+    )
+
+
+def test_production_turns_off_graphiql_introspection_and_suggestions(
+    tmp_path: Path,
+) -> None:
+    settings = production_from(tmp_path)
+    assert settings.is_production
+    assert (settings.graphiql, settings.introspection, settings.field_suggestions) == (
+        False,
+        False,
+        False,
+    )
+
+
+def test_introspection_setting_in_production_turns_on_introspection_only(
+    tmp_path: Path,
+) -> None:
+    settings = production_from(tmp_path, INTROSPECTION="true")
+    assert (settings.graphiql, settings.introspection, settings.field_suggestions) == (
+        False,
+        True,
+        False,
+    )
+
+
+def test_introspection_setting_in_development_can_turn_it_off(tmp_path: Path) -> None:
+    assert settings_from(tmp_path, INTROSPECTION="false").introspection is False
+
+
+def test_values_from_the_environment_are_cast(tmp_path: Path) -> None:
+    settings = settings_from(
+        tmp_path,
+        ACCESS_TOKEN_TTL="60",
+        PORT="9000",
+        DATABASE_URL="postgresql://db/users",
+        CORS_ORIGINS=" https://a.example , https://b.example,",
+    )
+    assert settings.access_token_ttl == 60
+    assert settings.port == 9000
+    assert settings.database_url == "postgresql://db/users"
+    assert settings.cors_origins == ("https://a.example", "https://b.example")
+
+
+def test_unknown_env_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    assert "USER_SERVICE_ENV" in refusal(tmp_path, ENV="staging")
+
+
+# ---- the JWT secret -------------------------------------------------------------
+
+
+def test_production_without_jwt_secret_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    message = refusal(tmp_path, ENV="production")
+    assert "USER_SERVICE_JWT_SECRET" in message
+    assert "32 bytes" in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    ["s" * 31, "é" * 15 + "s", ""],
+    ids=["31 ASCII bytes", "31 UTF-8 bytes in 16 characters", "empty"],
+)
+def test_production_with_weak_jwt_secret_is_refused(
+    tmp_path: Path, secret: str
+) -> None:
+    message = refusal(tmp_path, ENV="production", JWT_SECRET=secret)
+    assert "USER_SERVICE_JWT_SECRET" in message
+    if secret:
+        assert secret not in message
+
+
+@pytest.mark.parametrize(
+    "secret", ["s" * 32, "é" * 16], ids=["32 ASCII bytes", "32 UTF-8 bytes"]
+)
+def test_production_accepts_a_32_byte_jwt_secret(tmp_path: Path, secret: str) -> None:
+    settings = production_from(tmp_path, JWT_SECRET=secret)
+    assert str(settings.jwt_secret) == secret
+
+
+def test_short_jwt_secret_is_refused_in_development_too(tmp_path: Path) -> None:
+    assert "USER_SERVICE_JWT_SECRET" in refusal(tmp_path, JWT_SECRET="s" * 31)
+
+
+def test_production_never_writes_a_secret_file(tmp_path: Path) -> None:
+    production_from(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_development_creates_a_private_secret_file_and_reuses_it(
+    tmp_path: Path,
+) -> None:
+    first = settings_from(tmp_path)
+    secret_file = tmp_path / "jwt-secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert len(str(first.jwt_secret).encode()) >= 32
+    assert str(first.jwt_secret) == secret_file.read_text().strip()
+    assert str(settings_from(tmp_path).jwt_secret) == str(first.jwt_secret)
+    assert [path.name for path in tmp_path.iterdir()] == ["jwt-secret"]
+
+
+def test_development_with_a_given_secret_writes_no_file(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, JWT_SECRET=SECRET)
+    assert str(settings.jwt_secret) == SECRET
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_previous_secrets_are_split_on_commas_and_trimmed(tmp_path: Path) -> None:
+    settings = settings_from(
+        tmp_path,
+        JWT_SECRET=SECRET,
+        JWT_PREVIOUS_SECRETS=f" {OTHER_SECRET} ,, {'p' * 32},",
+    )
+    assert [str(secret) for secret in settings.jwt_previous_secrets] == [
+        OTHER_SECRET,
+        "p" * 32,
+    ]
+
+
+def test_blank_previous_secrets_are_none(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, JWT_SECRET=SECRET, JWT_PREVIOUS_SECRETS=" , ")
+    assert settings.jwt_previous_secrets == ()
+
+
+def test_short_previous_secret_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    message = refusal(
+        tmp_path,
+        JWT_SECRET=SECRET,
+        JWT_PREVIOUS_SECRETS=f"{OTHER_SECRET},{'p' * 31}",
+    )
+    assert "USER_SERVICE_JWT_PREVIOUS_SECRETS" in message
+    assert "p" * 31 not in message
+
+
+def test_repr_shows_no_secret(tmp_path: Path) -> None:
+    settings = settings_from(
+        tmp_path, JWT_SECRET=SECRET, JWT_PREVIOUS_SECRETS=OTHER_SECRET
+    )
+    text = repr(settings)
+    assert SECRET not in text
+    assert OTHER_SECRET not in text
+    assert DEFAULT_DEV_API_KEY not in text
+
+
+def test_settings_are_frozen(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, JWT_SECRET=SECRET)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.env = "production"  # type: ignore[misc]
+
+
+# ---- bad values name the variable -------------------------------------------
+
+BAD_VALUES = {
+    "ACCESS_TOKEN_TTL word": ("ACCESS_TOKEN_TTL", "abc"),
+    "ACCESS_TOKEN_TTL zero": ("ACCESS_TOKEN_TTL", "0"),
+    "ACCESS_TOKEN_TTL negative": ("ACCESS_TOKEN_TTL", "-5"),
+    "ACCESS_TOKEN_TTL fraction": ("ACCESS_TOKEN_TTL", "1.5"),
+    "REFRESH_TOKEN_TTL word": ("REFRESH_TOKEN_TTL", "30d"),
+    "REFRESH_REUSE_GRACE negative": ("REFRESH_REUSE_GRACE", "-1"),
+    "PORT word": ("PORT", "http"),
+    "WORKERS zero": ("WORKERS", "0"),
+    "BCRYPT_COST word": ("BCRYPT_COST", "high"),
+    "BCRYPT_COST too low": ("BCRYPT_COST", "3"),
+    "BCRYPT_COST too high": ("BCRYPT_COST", "17"),
+    "INTROSPECTION word": ("INTROSPECTION", "maybe"),
+    "MAX_BODY_BYTES zero": ("MAX_BODY_BYTES", "0"),
+    "LOGIN_FAILURES_PER_ACCOUNT prose": ("LOGIN_FAILURES_PER_ACCOUNT", "lots"),
+    "DEV_API_KEY blank": ("DEV_API_KEY", "  "),
+    "DEV_API_KEY padded": ("DEV_API_KEY", " usk_padded "),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), list(BAD_VALUES.values()), ids=list(BAD_VALUES)
+)
+def test_bad_value_is_refused_naming_the_variable(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    message = refusal(tmp_path, JWT_SECRET=SECRET, **{name: value})
+    assert re.search(rf"\bUSER_SERVICE_{name}\b", message), message
+
+
+def test_production_bcrypt_cost_below_10_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="USER_SERVICE_BCRYPT_COST"):
+        production_from(tmp_path, BCRYPT_COST="9")
+
+
+def test_production_accepts_bcrypt_cost_10(tmp_path: Path) -> None:
+    assert production_from(tmp_path, BCRYPT_COST="10").bcrypt_cost == 10
