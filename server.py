@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             purging.cancel()
+            limits.close()
             hasher.close()
             close_database()
 

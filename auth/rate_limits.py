@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Sequence
 
+import coredis
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
@@ -40,12 +41,21 @@ class RateLimits:
         signups_per_address: str,
         code_failures_per_account: str,
     ) -> None:
-        storage = storage_from_string(_async_url(storage_url))
+        # Our own connection pool, so that close() can let go of its sockets.
+        self._pool = (
+            coredis.ConnectionPool.from_url(storage_url) if storage_url else None
+        )
+        options = {"connection_pool": self._pool} if self._pool else {}
+        storage = storage_from_string(_async_url(storage_url), **options)  # type: ignore[arg-type]
         self.limiter = MovingWindowRateLimiter(storage)
         self.per_account = growing(parse(login_failures_per_account))
         self.per_address = [parse(login_failures_per_address)]
         self.signups = [parse(signups_per_address)]
         self.codes = growing(parse(code_failures_per_account))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.disconnect()
 
     async def check_login(self, tenant: str, account: str, address: str) -> None:
         """Refuse before any password work while the account or address is locked."""

@@ -136,6 +136,7 @@ def user_of_live_session(
         .where(
             (User.tenant == tenant)
             & (User.id == user_id)
+            & User.active
             & (Session.id == session_id)
             & Session.is_live()
         )

@@ -4,7 +4,14 @@ from enum import StrEnum
 from typing import Any, Self
 from uuid import UUID, uuid4
 
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegrityError, UUIDField
+from peewee import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegrityError,
+    UUIDField,
+)
 
 from models.db import BaseModel, database, utcnow
 from models.tenant import Tenant
@@ -22,7 +29,7 @@ class DuplicateEmail(Exception):
 
 
 class LastAdmin(Exception):
-    """The change would leave the tenant without an ADMIN."""
+    """The change would leave the tenant without an active ADMIN."""
 
 
 class User(BaseModel):
@@ -37,6 +44,7 @@ class User(BaseModel):
     organization = CharField(max_length=100, null=True)
     designation = CharField(max_length=100, null=True)
     mobile = CharField(max_length=16, null=True)
+    active = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     tenant_id: UUID  # the foreign key's raw value, set by Peewee
@@ -57,6 +65,31 @@ class User(BaseModel):
     @classmethod
     def by_id(cls, tenant: Tenant | UUID, user_id: UUID) -> Self | None:
         return cls.get_or_none((cls.tenant == tenant) & (cls.id == user_id))
+
+    @classmethod
+    def page(
+        cls,
+        tenant: Tenant | UUID,
+        *,
+        first: int,
+        after: str | None = None,
+        search: str | None = None,
+        role: Role | None = None,
+        active: bool | None = None,
+    ) -> tuple[list[Self], int]:
+        """A page of the tenant's accounts in email order, and how many match."""
+        condition = cls.tenant == tenant
+        if search:
+            condition &= cls.email_key.contains(search.lower())  # wildcards escaped
+        if role is not None:
+            condition &= cls.role == role.value
+        if active is not None:
+            condition &= cls.active == active
+        total = cls.select().where(condition).count()
+        if after is not None:
+            condition &= cls.email_key > after
+        query = cls.select().where(condition).order_by(cls.email_key).limit(first)
+        return list(query), total
 
     @classmethod
     def register(
@@ -88,14 +121,14 @@ class User(BaseModel):
         tenant without an ADMIN.
         """
         model = type(self)
-        demotes = changes.get("role") == Role.USER
+        demotes = changes.get("role") == Role.USER or changes.get("active") is False
         with database.atomic():
             if demotes:
                 _lock_tenant(self.tenant_id)
             model.update(**changes, updated_at=utcnow()).where(
                 model.id == self.id
             ).execute()
-            if demotes and not _has_admin(self.tenant_id):
+            if demotes and not _has_active_admin(self.tenant_id):
                 raise LastAdmin
         fresh = model.by_id(self.tenant_id, self.id)
         assert fresh is not None  # noqa: S101  # updated inside this transaction
@@ -111,9 +144,6 @@ def _lock_tenant(tenant_id: UUID) -> None:
         Tenant.select(Tenant.id).where(Tenant.id == tenant_id).for_update().execute()
 
 
-def _has_admin(tenant_id: UUID) -> bool:
-    return (
-        User.select()
-        .where((User.tenant == tenant_id) & (User.role == Role.ADMIN))
-        .exists()
-    )
+def _has_active_admin(tenant_id: UUID) -> bool:
+    admins = (User.tenant == tenant_id) & (User.role == Role.ADMIN) & User.active
+    return bool(User.select().where(admins).exists())

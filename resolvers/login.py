@@ -24,13 +24,15 @@ async def login(
     await context.limits.check_login(tenant, account, context.address)  # RateLimited
     user = find_account(context, email)
     # An unknown email is checked against a dummy hash: same answer, same time.
-    if not await context.hasher.matches(password, user.password_hash if user else None):
+    stored = user.password_hash if user else None
+    matched = await context.hasher.matches(password, stored)
+    # A deactivated account answers like a wrong password: nothing to learn.
+    if not matched or user is None or not user.active:
         locked = await context.limits.login_failed(tenant, account, context.address)
         context.audit(Action.LOGIN_FAILED, target=user)
         if locked:
             context.audit(Action.ACCOUNT_LOCKED, target=user)
         raise Unauthenticated("Wrong email or password.")
-    assert user is not None  # noqa: S101  # matches() is False without an account
     await context.limits.login_succeeded(tenant, account)
     context.audit(Action.LOGIN_SUCCEEDED, actor=user, target=user)
     return open_session(context, user)

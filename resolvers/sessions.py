@@ -32,7 +32,7 @@ async def refresh_session(
     token = await find_refresh_token(context, refresh_token)  # Unauthenticated
     session = token.session
     user = User.by_id(context.tenant, session.user_id)
-    if user is None or token.expires_at <= utcnow():
+    if user is None or not user.active or token.expires_at <= utcnow():
         raise Unauthenticated("Invalid refresh token.")
     with database.atomic():
         if token.retire() or not is_reuse(context, token):

@@ -15,12 +15,14 @@ from resolvers.me import me, password_policy
 from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
+from resolvers.users import set_user_active, users
 from schema.document_limits import document_limits
 from schema.permissions import authenticated, guards_input_roles, requires_role
 from schema.types import (
     AuditEventConnection,
     AuthPayload,
     PasswordPolicyType,
+    UserConnection,
     UserType,
 )
 from settings import Settings
@@ -41,6 +43,14 @@ class Query:
             "ADMIN: the tenant's security events (sign-ups, logins, lock-outs, role "
             "and profile changes, session revocations, refusals), newest first. "
             "Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT."
+        ),
+        extensions=requires_role(Role.ADMIN),
+    )
+    users: UserConnection = strawberry.field(
+        resolver=users,
+        description=(
+            "ADMIN: the tenant's accounts in email order, filtered by email, role or "
+            "active state. Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT."
         ),
         extensions=requires_role(Role.ADMIN),
     )
@@ -102,6 +112,15 @@ class Mutation:
             "Errors: UNAUTHENTICATED (wrong current password), BAD_USER_INPUT."
         ),
         extensions=authenticated(),
+    )
+    set_user_active: UserType = strawberry.field(
+        resolver=set_user_active,
+        description=(
+            "ADMIN: deactivate (or reactivate) an account of the tenant. A deactivated "
+            "account cannot log in and its tokens stop at once; the last active ADMIN "
+            "cannot be deactivated. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+        ),
+        extensions=requires_role(Role.ADMIN),
     )
     revoke_sessions: bool = strawberry.field(
         resolver=revoke_sessions,

@@ -53,6 +53,9 @@ class UserType:
     mobile: str | None = strawberry.field(
         description="7 to 15 digits with an optional leading +."
     )
+    active: bool = strawberry.field(
+        description="False once an ADMIN deactivates it: no login, no token works."
+    )
     created_at: datetime = strawberry.field(description="When the account was made.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
 
@@ -78,6 +81,7 @@ class UserType:
             organization=user.organization,
             designation=user.designation,
             mobile=user.mobile,
+            active=user.active,
             created_at=_utc(user.created_at),
             updated_at=_utc(user.updated_at),
         )
@@ -173,3 +177,16 @@ class AuditEventEdge:
 class AuditEventConnection:
     edges: list[AuditEventEdge] = strawberry.field(description="The events.")
     page_info: PageInfo = strawberry.field(description="Where the page ends.")
+
+
+@strawberry.type(description="One account and its cursor.")
+class UserEdge:
+    cursor: str = strawberry.field(description="Pass as `after` to start after it.")
+    node: UserType = strawberry.field(description="The account.")
+
+
+@strawberry.type(description="A page of accounts, in email order.")
+class UserConnection:
+    edges: list[UserEdge] = strawberry.field(description="The accounts.")
+    page_info: PageInfo = strawberry.field(description="Where the page ends.")
+    total_count: int = strawberry.field(description="How many accounts match in all.")

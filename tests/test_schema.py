@@ -34,6 +34,7 @@ def test_user_type_exposes_no_secret_or_tenant_field() -> None:
         "organization",
         "designation",
         "mobile",
+        "active",
         "createdAt",
         "updatedAt",
         "sessions",

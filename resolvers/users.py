@@ -1,0 +1,75 @@
+"""users and setUserActive: the tenant's accounts, for its ADMINs."""
+
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from errors import Forbidden
+from models import Action, LastAdmin, Role, Session, User, database
+from resolvers.pagination import check_page_size, cursor_of, key_of
+from resolvers.update_profile import find_in_tenant
+from schema.context import Context
+from schema.types import PageInfo, UserConnection, UserEdge, UserType
+
+
+async def users(
+    info: Info[Context, None],
+    first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
+    after: Annotated[
+        str | None, strawberry.argument(description="endCursor of the previous page.")
+    ] = None,
+    search: Annotated[
+        str | None, strawberry.argument(description="Part of the email, any case.")
+    ] = None,
+    role: Annotated[
+        Role | None, strawberry.argument(description="Only accounts with this role.")
+    ] = None,
+    active: Annotated[
+        bool | None,
+        strawberry.argument(description="Only active (or deactivated) ones."),
+    ] = None,
+) -> UserConnection:
+    check_page_size(first)
+    rows, total = User.page(
+        info.context.tenant,
+        first=first + 1,
+        after=key_of(after, "user"),
+        search=search,
+        role=role,
+        active=active,
+    )
+    page, more = rows[:first], len(rows) > first
+    edges = [
+        UserEdge(cursor=cursor_of(user.email_key, "user"), node=UserType.from_row(user))
+        for user in page
+    ]
+    end = edges[-1].cursor if edges else None
+    return UserConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=more, end_cursor=end),
+        total_count=total,
+    )
+
+
+async def set_user_active(
+    info: Info[Context, None],
+    email: Annotated[str, strawberry.argument(description="The account to change.")],
+    active: Annotated[bool, strawberry.argument(description="false deactivates it.")],
+) -> UserType:
+    context = info.context
+    actor = context.require_user()
+    target = find_in_tenant(context.tenant.id, email)  # NotFound
+    try:
+        with database.atomic():
+            updated = target.apply_changes({"active": active})
+            if not active:
+                Session.revoke_all(target)  # its tokens stop at once
+    except LastAdmin:
+        context.audit(
+            Action.ACCESS_DENIED, actor=actor, target=target, detail="last admin"
+        )
+        raise Forbidden("A tenant must keep at least one active ADMIN.") from None
+    action = Action.USER_ACTIVATED if active else Action.USER_DEACTIVATED
+    context.audit(action, actor=actor, target=updated)
+    return UserType.from_row(updated)
