@@ -13,6 +13,7 @@ import getpass
 import logging
 import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 
 import uvicorn
@@ -43,10 +44,11 @@ from web.body_limit import BodyLimit
 from web.graphql_view import GRAPHIQL_ASSETS, GraphQLView, is_graphiql_page
 from web.headers import SecurityHeaders
 from web.health import healthz, readyz
+from web.metrics_endpoint import metrics
 from web.request_log import RequestLog
 from web.responses import http_error, internal_error
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 PURGE_INTERVAL = 3600.0
 CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
 DEV_TENANT = "dev"
@@ -90,6 +92,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             *graphiql_assets(settings),
         ],
         middleware=[
@@ -245,6 +248,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = args.workers or settings.workers
     prepare_database(settings)
     close_database()
+    if workers > 1:
+        share_metrics_between_workers()
     print_banner(settings, host, port)
     uvicorn.run(
         "server:app_from_env",
@@ -260,6 +265,17 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         log_level="info",
     )
     return 0
+
+
+def share_metrics_between_workers() -> None:
+    """Point prometheus-client's multiprocess mode at a fresh folder.
+
+    Workers are new processes that read it at import; the folder must start empty.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="user-service-metrics-"
+        )
 
 
 def print_banner(settings: Settings, host: str, port: int) -> None:

@@ -7,13 +7,15 @@ The tenant of the key travels on in `scope["state"]["tenant"]`.
 import time
 from collections.abc import Callable
 
+from peewee import DatabaseError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from auth.opaque import digest
-from errors import BadRequest, InvalidApiKey
+from errors import BadRequest, InvalidApiKey, ServiceUnavailable
 from models import ApiKey
+from models.db import close_database, is_unavailable
 from web.responses import error_response
 
 ALLOWED_METHODS = frozenset({"GET", "POST", "OPTIONS"})
@@ -43,7 +45,15 @@ class ApiKeyMiddleware:
         if self.is_public(scope):
             await self.app(scope, receive, send)
             return
-        api_key = self.live_key(Headers(scope=scope).getlist("x-api-key"))
+        try:
+            api_key = self.live_key(Headers(scope=scope).getlist("x-api-key"))
+        except DatabaseError as error:
+            if not is_unavailable(error):
+                raise
+            close_database()  # a broken connection: the next request reconnects
+            response = error_response(ServiceUnavailable(), 503, scope=scope)
+            await response(scope, receive, send)
+            return
         if api_key is None:
             await self.refuse(scope, receive, send)
             return

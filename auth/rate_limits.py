@@ -18,6 +18,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from errors import RateLimited, ServiceUnavailable
+from metrics import RATE_LIMITED
 
 GROWTH_STEPS = 3
 log = logging.getLogger("user_service.rate_limits")
@@ -95,6 +96,7 @@ class RateLimits:
             for item in items:
                 if not await self.limiter.test(item, *key):
                     log.warning("rate limit %s reached in tenant %s", key[0], key[1])
+                    RATE_LIMITED.labels(key[0]).inc()
                     raise RateLimited(await self._retry_after(item, *key))
         except RateLimited:
             raise

@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from peewee import Database, DatabaseProxy, Model, PostgresqlDatabase, SqliteDatabase
+import psycopg
+from peewee import (
+    Database,
+    DatabaseProxy,
+    InterfaceError,
+    Model,
+    OperationalError,
+    PostgresqlDatabase,
+    SqliteDatabase,
+)
 from playhouse import db_url
 from playhouse.migrations import Runner
 
@@ -24,6 +33,7 @@ SQLITE_PRAGMAS = {
     # the last commits.
     "synchronous": "normal",
 }
+SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error")
 # Any number: it only has to be the same for every process that migrates.
 MIGRATION_LOCK_ID = 7_301_001
 
@@ -83,6 +93,21 @@ def _migration_lock() -> Iterator[None]:
 def pending_migrations() -> list[str]:
     runner = Runner(database.obj, directory=str(MIGRATIONS))
     return [migration.name for migration in runner.status() if not migration.applied]
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether a database error means "not reachable now" rather than a bug.
+
+    PostgreSQL: the driver's OperationalError (connection refused, lost, timed
+    out). SQLite: the file is locked past the busy timeout or cannot be opened.
+    """
+    if not isinstance(error, OperationalError | InterfaceError):
+        return False
+    cause = error.__cause__ or error.__context__
+    if cause is not None and type(cause).__module__.startswith("psycopg"):
+        return isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError)
+    message = str(error).lower()
+    return any(sign in message for sign in SQLITE_UNAVAILABLE)
 
 
 def is_answering() -> bool:

@@ -18,6 +18,7 @@ from resolvers.update_profile import update_profile
 from resolvers.users import set_user_active, users
 from schema.document_limits import document_limits
 from schema.permissions import authenticated, guards_input_roles, requires_role
+from schema.root_fields import RootFields
 from schema.types import (
     AuditEventConnection,
     AuthPayload,
@@ -150,6 +151,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             max_tokens=settings.max_tokens,
             max_directives=settings.max_directives,
         ),
+        RootFields,
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
     ]

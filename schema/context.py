@@ -23,6 +23,8 @@ class Context:
     client_ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
+    # Set by schema.root_fields once the document is parsed: for logs and metrics.
+    root_fields: str | None = None
     _user: User | None = field(default=None, repr=False)
     session_id: UUID | None = None
 

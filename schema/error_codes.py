@@ -10,8 +10,11 @@ import logging
 import re
 
 from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode, print_ast
+from peewee import DatabaseError
 
-from errors import InternalServerError, ServiceError
+from errors import InternalServerError, ServiceError, ServiceUnavailable
+from metrics import DATABASE_ERRORS
+from models.db import is_unavailable
 
 log = logging.getLogger("user_service.errors")
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
@@ -29,6 +32,12 @@ def with_code(error: GraphQLError, *, suggestions: bool) -> GraphQLError:
         code = PARSE_FAILED if syntax else VALIDATION_FAILED
         message = error.message if suggestions else SUGGESTION.sub("", error.message)
         return _copy(error, _without_values(error, message), {"code": code})
+    if isinstance(original, DatabaseError):
+        DATABASE_ERRORS.inc()
+        if is_unavailable(original):
+            log.warning("database unavailable: %s", type(original).__name__)
+            unavailable = ServiceUnavailable()
+            return _copy(error, unavailable.message, unavailable.extensions)
     log.error("unexpected error at %s", error.path, exc_info=original or error)
     internal = InternalServerError()
     return _copy(error, internal.message, internal.extensions)

@@ -19,7 +19,8 @@ from strawberry.types import ExecutionResult
 
 from auth.hashing import PasswordHasher
 from auth.rate_limits import RateLimits
-from errors import BadRequest
+from errors import BadRequest, ServiceUnavailable
+from models.db import close_database
 from schema.context import Context
 from schema.error_codes import with_code
 from settings import Settings
@@ -74,7 +75,7 @@ class GraphQLView(GraphQL[Context, None]):
         return HTMLResponse(page)
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
-        return Context(
+        context = Context(
             tenant=request.state.tenant,
             settings=self.settings,
             hasher=self.hasher,
@@ -84,6 +85,8 @@ class GraphQLView(GraphQL[Context, None]):
             user_agent=request.headers.get("user-agent"),
             request_id=request.state.request_id,
         )
+        request.state.graphql_context = context  # for the request log and metrics
+        return context
 
     async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
         request: Request = kwargs["request"]
@@ -91,7 +94,7 @@ class GraphQLView(GraphQL[Context, None]):
         if len(data.query or "") > self.settings.max_query_length:
             raise HTTPException(413, "The GraphQL document is too long.")
         name = data.operation_name
-        request.state.operation = name[:100] if name else None
+        request.state.operation_name = name[:100] if name else None
         return await super().execute_single(**kwargs)
 
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
@@ -108,6 +111,8 @@ class GraphQLView(GraphQL[Context, None]):
                 for e in errors
             ]
             request.state.outcome = (errors[0].extensions or {}).get("code")
+            if request.state.outcome == ServiceUnavailable.code:
+                close_database()  # a broken connection: the next query reconnects
         return response
 
     def decode_json(self, data: str | bytes) -> object:

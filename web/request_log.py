@@ -15,6 +15,8 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from metrics import LATENCY, LOGINS, REQUESTS
+
 log = logging.getLogger("user_service.requests")
 PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -47,19 +49,33 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(json.dumps(line(scope, status, time.perf_counter() - started)))
+            seconds = time.perf_counter() - started
+            entry = line(scope, status, seconds)
+            log.info(json.dumps(entry))
+            if scope["path"] == "/graphql":
+                count(entry, seconds)
 
 
 def line(scope: Scope, status: int, seconds: float) -> dict[str, object]:
     state = scope["state"]
     tenant = state.get("tenant")
+    context = state.get("graphql_context")
     return {
         "requestId": state["request_id"],
         "method": scope["method"],
         "path": scope["path"],
         "status": status,
         "tenant": tenant.name if tenant is not None else None,
-        "operation": state.get("operation"),
+        "operation": getattr(context, "root_fields", None),
+        "operationName": state.get("operation_name"),
         "outcome": state.get("outcome") or ("OK" if status < 400 else "HTTP_ERROR"),
         "durationMs": round(seconds * 1000, 2),
     }
+
+
+def count(entry: dict[str, object], seconds: float) -> None:
+    operation, outcome = str(entry["operation"] or "none"), str(entry["outcome"])
+    REQUESTS.labels(operation, outcome).inc()
+    LATENCY.labels(operation).observe(seconds)
+    if operation == "login":
+        LOGINS.labels(outcome).inc()
