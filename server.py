@@ -143,7 +143,7 @@ async def purge_periodically() -> None:
 
 def prepare_database(settings: Settings) -> None:
     """Connect, migrate, and in development make sure the dev tenant exists."""
-    open_database(settings.database_url)
+    open_database(settings.database_url, timeout=settings.database_timeout)
     migrate()
     if not settings.is_production:
         ensure_dev_tenant(settings.dev_api_key)
@@ -202,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if command == "serve":
         return serve(settings, args)
-    open_database(settings.database_url)
+    open_database(settings.database_url, timeout=settings.database_timeout)
     try:
         applied = migrate()
         if command == "migrate":

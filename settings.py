@@ -32,6 +32,7 @@ class SettingsError(Exception):
 class Settings:
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///data/users.db"
+    database_timeout: int = 5
     data_dir: Path = Path("data")
     jwt_secret: Secret = field(default=Secret(""), repr=False)
     jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
@@ -85,6 +86,7 @@ class Settings:
             env=env,  # type: ignore[arg-type]  # checked just above
             database_url=_read(config, "DATABASE_URL", str, cls.database_url),
             data_dir=data_dir,
+            database_timeout=_positive(config, "DATABASE_TIMEOUT", 5),
             jwt_secret=_jwt_secret(config, data_dir, production=production),
             jwt_previous_secrets=_previous_secrets(config),
             access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),

@@ -24,11 +24,9 @@ from playhouse.migrations import Runner
 
 database = DatabaseProxy()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-SQLITE_PRAGMAS = {
+SQLITE_PRAGMAS: dict[str, object] = {
     "journal_mode": "wal",
     "foreign_keys": 1,
-    # Several processes may share one file: wait for a writer instead of failing.
-    "busy_timeout": 5000,
     # With WAL, NORMAL survives a crashed process; only a power cut may lose
     # the last commits.
     "synchronous": "normal",
@@ -49,16 +47,36 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def open_database(url: str) -> Database:
-    """Bind the models to the database at `url` and connect."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        db = db_url.connect(url, pragmas=SQLITE_PRAGMAS)
+def open_database(url: str, *, timeout: int = 5) -> Database:
+    """Bind the models to the database at `url` and connect.
+
+    `timeout` bounds, in seconds, how long PostgreSQL may take to connect or to
+    run one statement, and how long SQLite waits for another writer.
+    """
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Several processes may share one file: wait for a writer, then give up.
+        pragmas = {**SQLITE_PRAGMAS, "busy_timeout": timeout * 1000}
+        db = db_url.connect(url, pragmas=pragmas)
+    elif url.startswith("postgres"):
+        db = db_url.connect(url, **_postgres_timeouts(url, timeout))
     else:
         db = db_url.connect(url)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return cast(Database, db)
+
+
+def _postgres_timeouts(url: str, timeout: int) -> dict[str, object]:
+    given = db_url.parse(url)
+    statement_timeout = f"-c statement_timeout={timeout * 1000}"
+    options = f"{given.get('options', '')} {statement_timeout}".strip()
+    return {
+        "connect_timeout": given.get("connect_timeout", timeout),
+        "options": options,
+    }
 
 
 def close_database() -> None:

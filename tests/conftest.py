@@ -2,12 +2,15 @@
 TestClient (lifespan included), and `Api`, which wraps the key, token and
 GraphQL ritual."""
 
+import hashlib
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
@@ -18,6 +21,12 @@ from settings import Settings
 JWT_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "s3cret-Pw!"
 REQUIRE_SERVICES = os.environ.get("USER_SERVICE_TEST_REQUIRE_SERVICES") == "1"
+# One switch runs the whole suite on PostgreSQL: USER_SERVICE_TEST_DATABASE=postgresql
+ON_POSTGRES = os.environ.get("USER_SERVICE_TEST_DATABASE", "sqlite") == "postgresql"
+POSTGRES_URL = os.environ.get(
+    "USER_SERVICE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+RUN_ID = uuid.uuid4().hex[:8]
 
 
 def service_missing(reason: str) -> None:
@@ -30,12 +39,44 @@ def service_missing(reason: str) -> None:
 def make_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return {
         "USER_SERVICE_DATA_DIR": str(tmp_path),
-        "USER_SERVICE_DATABASE_URL": f"sqlite:///{tmp_path}/users.db",
+        "USER_SERVICE_DATABASE_URL": database_url(tmp_path),
         "USER_SERVICE_JWT_SECRET": JWT_SECRET,
         # Cost 4 keeps the suite fast; production's 12 is checked on its own.
         "USER_SERVICE_BCRYPT_COST": "4",
         **overrides,
     }
+
+
+def database_url(tmp_path: Path) -> str:
+    """A fresh database for this test: a SQLite file, or a PostgreSQL schema."""
+    if not ON_POSTGRES:
+        return f"sqlite:///{tmp_path}/users.db"
+    schema = f"t_{RUN_ID}_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:12]}"
+    with postgres() as connection:
+        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+
+
+def postgres() -> "psycopg.Connection[tuple[object, ...]]":
+    try:
+        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError:
+        service_missing(f"PostgreSQL at {POSTGRES_URL} is not reachable")
+        raise
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drop_test_schemas() -> Iterator[None]:
+    """Runs never collide (each has its own schemas) and leave nothing behind."""
+    yield
+    if ON_POSTGRES:
+        with postgres() as connection:
+            rows = connection.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
+                (f"t_{RUN_ID}_%",),
+            ).fetchall()
+            for (schema,) in rows:
+                connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture
