@@ -51,7 +51,7 @@ def database_url(tmp_path: Path) -> str:
     """A fresh database for this test: a SQLite file, or a PostgreSQL schema."""
     if not ON_POSTGRES:
         return f"sqlite:///{tmp_path}/users.db"
-    schema = f"t_{RUN_ID}_{hashlib.sha1(str(tmp_path).encode()).hexdigest()[:12]}"
+    schema = f"t_{RUN_ID}_{hashlib.sha256(str(tmp_path).encode()).hexdigest()[:12]}"
     with postgres() as connection:
         connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
     return f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
