@@ -49,6 +49,7 @@ class ApiKey(BaseModel):
     created_at = DateTimeField(default=utcnow)
     revoked_at = DateTimeField(null=True)
     last_used_at = DateTimeField(null=True)
+    tenant_id: UUID
 
     @classmethod
     def live_by_digest(cls, digest: str) -> Self | None:
@@ -64,12 +65,12 @@ class ApiKey(BaseModel):
         return list(cls.select().where(cls.tenant == tenant).order_by(cls.id))
 
     @classmethod
-    def revoke(cls, key_id: int) -> bool:
-        """Revoke a live key; False when no live key has this id."""
+    def revoke(cls, key_id: int) -> Self | None:
+        """Revoke a live key; None when no live key has this id."""
         query = cls.update(revoked_at=utcnow()).where(
             (cls.id == key_id) & cls.revoked_at.is_null()
         )
-        return bool(query.execute())
+        return cls.get_or_none(cls.id == key_id) if query.execute() else None
 
     def mark_used(self) -> None:
         type(self).update(last_used_at=utcnow()).where(

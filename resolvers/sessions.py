@@ -45,9 +45,12 @@ async def refresh_session(
 async def logout(
     info: Info[Context, None], refresh_token: RefreshTokenArgument
 ) -> bool:
-    session = (await find_refresh_token(info.context, refresh_token)).session
+    context = info.context
+    session = (await find_refresh_token(context, refresh_token)).session
     session.revoke()
-    info.context.audit(Action.SESSION_ENDED, detail=f"session {session.id}")
+    user = User.by_id(context.tenant, session.user_id)
+    detail = f"session {session.id}"
+    context.audit(Action.SESSION_ENDED, actor=user, target=user, detail=detail)
     return True
 
 

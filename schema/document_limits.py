@@ -5,7 +5,7 @@ what it lacks: one credential guess per document, a cap on directives, and a
 depth cap that also covers introspection (Strawberry's depth limit skips it).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -21,7 +21,7 @@ from graphql import (
     ValidationContext,
     ValidationRule,
 )
-from graphql.validation import MaxIntrospectionDepthRule
+from graphql.validation import KnownDirectivesRule, MaxIntrospectionDepthRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -61,6 +61,38 @@ class OneGuessPerDocument(ValidationRule):
                 GraphQLError(f"A document may hold one of {names}, once.", node)
             )
         self.seen.add(node.name.value)
+
+
+class KnownDirectivesOnce(KnownDirectivesRule):
+    """graphql-core's rule, reporting each unknown directive once, not per use.
+
+    Later uses are skipped before an error is even built: building one locates
+    it in the source, which ten thousand times over is slow.
+    """
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        self.reported: set[str] = set()
+        self.current = ""
+
+    def enter_directive(self, node: DirectiveNode, *args: Any) -> None:
+        if node.name.value not in self.reported:
+            self.current = node.name.value
+            super().enter_directive(node, *args)
+
+    def report_error(self, error: GraphQLError) -> None:
+        self.reported.add(self.current)
+        super().report_error(error)
+
+
+class DirectiveErrorsOnce(SchemaExtension):
+    def on_validate(self) -> Iterator[None]:
+        rules = self.execution_context.validation_rules
+        self.execution_context.validation_rules = tuple(
+            KnownDirectivesOnce if rule is KnownDirectivesRule else rule
+            for rule in rules
+        )
+        yield
 
 
 def max_directives_rule(limit: int) -> type[ASTValidationRule]:
@@ -143,4 +175,5 @@ def document_limits(
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         lambda: AddValidationRules(rules),
+        DirectiveErrorsOnce,
     ]

@@ -14,8 +14,9 @@ import psycopg
 import pytest
 from starlette.testclient import TestClient
 
+from app import create_app
 from models.db import close_database
-from server import create_app, new_tenant
+from provisioning import new_tenant
 from settings import Settings
 
 JWT_SECRET = "test-secret-" + "x" * 40

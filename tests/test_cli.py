@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from app import create_app
 from models.db import MIGRATIONS, close_database, migrate, open_database
-from server import create_app, new_tenant
+from provisioning import new_tenant
 from settings import Settings
 from tests.conftest import PASSWORD, Api, make_environ
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from app import schema_sdl
 from schema import build_schema
-from server import schema_sdl
 from settings import Settings
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "schema.graphql"

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app import create_app
 from models import User
 from models.db import close_database
-from server import create_app
 from settings import Settings
 from tests.conftest import PASSWORD, Api, Result, make_environ
 

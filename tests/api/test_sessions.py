@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from app import create_app
 from models import RefreshToken, Session
 from models.db import utcnow
 from models.session import purge_ended_sessions
-from server import create_app
 from settings import Settings
 from tests.conftest import PASSWORD, Api, make_environ
 

@@ -13,10 +13,11 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app import create_app
 from errors import InternalServerError
 from models import ApiKey, Tenant, database
 from models.db import close_database
-from server import add_api_key, create_app, new_tenant
+from provisioning import add_api_key, new_tenant
 from settings import DEFAULT_DEV_API_KEY, Settings
 from tests.conftest import ON_POSTGRES, PASSWORD, Api, Result, make_environ
 

@@ -1,0 +1,144 @@
+"""The Starlette app: `create_app(settings)` wires routes, middleware and lifespan.
+
+uvicorn's workers build it with `app_from_env()`; tests build it with their own
+settings. The command line lives in server.py.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from auth.hashing import PasswordHasher
+from auth.middleware import ApiKeyMiddleware
+from auth.rate_limits import RateLimits
+from models.db import close_database, migrate, open_database
+from models.session import purge_ended_sessions
+from provisioning import ensure_dev_tenant
+from schema import build_schema
+from settings import Settings
+from web.body_limit import BodyLimit
+from web.graphql_view import GRAPHIQL_ASSETS, GraphQLView, is_graphiql_page
+from web.headers import SecurityHeaders
+from web.health import healthz, readyz
+from web.metrics_endpoint import metrics
+from web.request_log import RequestLog
+from web.responses import http_error, internal_error
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PURGE_INTERVAL = 3600.0
+CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
+log = logging.getLogger("user_service")
+
+
+def create_app(settings: Settings) -> Starlette:
+    hasher = PasswordHasher(cost=settings.bcrypt_cost, threads=settings.hashing_threads)
+    limits = RateLimits(
+        storage_url=settings.redis_url,
+        login_failures_per_account=settings.login_failures_per_account,
+        login_failures_per_address=settings.login_failures_per_address,
+        signups_per_address=settings.signups_per_address,
+        code_failures_per_account=settings.code_failures_per_account,
+    )
+    view = GraphQLView(
+        build_schema(settings), settings=settings, hasher=hasher, limits=limits
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        prepare_database(settings)
+        purging = asyncio.create_task(purge_periodically())
+        try:
+            yield
+        finally:
+            purging.cancel()
+            limits.close()
+            hasher.close()
+            close_database()
+
+    def is_public(scope: Scope) -> bool:
+        if scope["path"] in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
+            return True
+        if not settings.graphiql:
+            return False
+        return is_graphiql_page(scope) or scope["path"].startswith("/graphiql/")
+
+    return Starlette(
+        routes=[
+            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+            *graphiql_assets(settings),
+        ],
+        middleware=[
+            *client_address_middleware(settings),
+            Middleware(RequestLog),
+            Middleware(SecurityHeaders),
+            # Outside the key check, so browsers' preflights get their answer.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=CORS_HEADERS,
+                expose_headers=["x-request-id"],
+                max_age=600,
+            ),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
+            Middleware(ApiKeyMiddleware, is_public=is_public),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
+        lifespan=lifespan,
+    )
+
+
+def graphiql_assets(settings: Settings) -> list[Mount]:
+    """GraphiQL's scripts and styles, served here so it works offline (dev only)."""
+    if not settings.graphiql:
+        return []
+    return [Mount("/graphiql", StaticFiles(directory=GRAPHIQL_ASSETS), name="graphiql")]
+
+
+def client_address_middleware(settings: Settings) -> list[Middleware]:
+    """X-Forwarded-For counts only when the peer is a trusted proxy."""
+    if not settings.trusted_proxies:
+        return []
+    trusted = list(settings.trusted_proxies)
+    return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)]
+
+
+async def purge_periodically() -> None:
+    """Keep the session tables small: ended sessions go after an hour."""
+    while True:
+        try:
+            purge_ended_sessions()
+        except Exception:  # a failed purge must not stop the next one
+            log.exception("purging ended sessions failed")
+        await asyncio.sleep(PURGE_INTERVAL)
+
+
+def prepare_database(settings: Settings) -> None:
+    """Connect, migrate, and in development make sure the dev tenant exists."""
+    open_database(settings.database_url, timeout=settings.database_timeout)
+    migrate()
+    if not settings.is_production:
+        ensure_dev_tenant(settings.dev_api_key)
+
+
+def schema_sdl() -> str:
+    """The SDL as development serves it: what schema.graphql holds."""
+    return str(build_schema(Settings(env="development"))) + "\n"
+
+
+def app_from_env() -> Starlette:
+    """The factory uvicorn's workers call."""
+    return create_app(Settings.from_env())
