@@ -10,6 +10,7 @@ Raise them anywhere; the GraphQL layer and the HTTP edge format them once.
     ├── EmailTaken             EMAIL_TAKEN
     ├── NotFound               NOT_FOUND
     ├── RateLimited            RATE_LIMITED (with retryAfter)
+    ├── MfaRequired            MFA_REQUIRED (with mfaToken)
     ├── ServiceUnavailable     SERVICE_UNAVAILABLE
     ├── BadRequest             BAD_REQUEST
     └── InternalServerError    INTERNAL_SERVER_ERROR
@@ -106,6 +107,21 @@ class RateLimited(ServiceError):
     @property
     def extensions(self) -> dict[str, object]:
         return {"code": self.code, "retryAfter": self.retry_after}
+
+
+class MfaRequired(ServiceError):
+    """The password was right; finish the login with verifyMfa and this token."""
+
+    code = "MFA_REQUIRED"
+    default_message = "Enter the code from your authenticator app (verifyMfa)."
+
+    def __init__(self, mfa_token: str) -> None:
+        super().__init__()
+        self.mfa_token = mfa_token
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "mfaToken": self.mfa_token}
 
 
 class ServiceUnavailable(ServiceError):

@@ -20,6 +20,7 @@ PREFIX = "USER_SERVICE_"
 DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
 MIN_SECRET_BYTES = 32
 DEV_SECRET_FILE = "jwt-secret"  # noqa: S105  # a file name
+DEV_DATA_KEY_FILE = "data-key"
 
 T = TypeVar("T")
 
@@ -36,6 +37,7 @@ class Settings:
     data_dir: Path = Path("data")
     jwt_secret: Secret = field(default=Secret(""), repr=False)
     jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
+    data_key: Secret = field(default=Secret(""), repr=False)
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     refresh_reuse_grace: int = 10
@@ -87,7 +89,12 @@ class Settings:
             database_url=_read(config, "DATABASE_URL", str, cls.database_url),
             data_dir=data_dir,
             database_timeout=_positive(config, "DATABASE_TIMEOUT", 5),
-            jwt_secret=_jwt_secret(config, data_dir, production=production),
+            jwt_secret=_required_secret(
+                config, "JWT_SECRET", data_dir, DEV_SECRET_FILE, production=production
+            ),
+            data_key=_required_secret(
+                config, "DATA_KEY", data_dir, DEV_DATA_KEY_FILE, production=production
+            ),
             jwt_previous_secrets=_previous_secrets(config),
             access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),
             refresh_token_ttl=_positive(config, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
@@ -186,17 +193,20 @@ def _strong_secret(name: str, value: str) -> Secret:
     return Secret(value)
 
 
-def _jwt_secret(config: Config, data_dir: Path, *, production: bool) -> Secret:
-    value = _read(config, "JWT_SECRET", str, "")
+def _required_secret(
+    config: Config, name: str, data_dir: Path, dev_file: str, *, production: bool
+) -> Secret:
+    """A secret from the environment; in development, generated once into a file."""
+    value = _read(config, name, str, "")
     if value:
-        return _strong_secret("JWT_SECRET", value)
+        return _strong_secret(name, value)
     if production:
         raise SettingsError(
-            f"{PREFIX}JWT_SECRET is required in production (at least "
+            f"{PREFIX}{name} is required in production (at least "
             f"{MIN_SECRET_BYTES} bytes); generate one with: "
             'python -c "import secrets; print(secrets.token_urlsafe(48))"'
         )
-    return Secret(_dev_secret(data_dir))
+    return Secret(_dev_secret(data_dir / dev_file))
 
 
 def _previous_secrets(config: Config) -> tuple[Secret, ...]:
@@ -205,12 +215,11 @@ def _previous_secrets(config: Config) -> tuple[Secret, ...]:
     return tuple(_strong_secret("JWT_PREVIOUS_SECRETS", value) for value in values)
 
 
-def _dev_secret(data_dir: Path) -> str:
-    """Read the development JWT secret, creating it (mode 0600) on first use."""
-    path = data_dir / DEV_SECRET_FILE
+def _dev_secret(path: Path) -> str:
+    """Read a development secret, creating it (mode 0600) on first use."""
     if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        draft = data_dir / f".{DEV_SECRET_FILE}.{os.getpid()}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(secrets.token_urlsafe(48))

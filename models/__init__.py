@@ -2,6 +2,7 @@
 
 from models.audit import Action, AuditEvent
 from models.db import database
+from models.mfa import MfaChallenge, RecoveryCode
 from models.session import RefreshToken, Session, user_of_live_session
 from models.tenant import ApiKey, Tenant, TenantExists
 from models.user import DuplicateEmail, LastAdmin, Role, User
@@ -12,6 +13,8 @@ __all__ = [
     "AuditEvent",
     "DuplicateEmail",
     "LastAdmin",
+    "MfaChallenge",
+    "RecoveryCode",
     "RefreshToken",
     "Role",
     "Session",

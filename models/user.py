@@ -9,7 +9,9 @@ from peewee import (
     CharField,
     DateTimeField,
     ForeignKeyField,
+    IntegerField,
     IntegrityError,
+    TextField,
     UUIDField,
 )
 
@@ -45,6 +47,11 @@ class User(BaseModel):
     designation = CharField(max_length=100, null=True)
     mobile = CharField(max_length=16, null=True)
     active = BooleanField(default=True)
+    # TOTP secrets, sealed (encrypted) with the data key; pending until confirmed.
+    totp_secret = TextField(null=True)
+    totp_pending = TextField(null=True)
+    # The last time step whose code was accepted: each code works once.
+    totp_last_step = IntegerField(null=True)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
     tenant_id: UUID  # the foreign key's raw value, set by Peewee
@@ -55,6 +62,28 @@ class User(BaseModel):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.totp_secret is not None
+
+    def set_totp(self, **columns: str | int | None) -> None:
+        """Write TOTP columns (secret, pending, last step) of this account."""
+        model = type(self)
+        model.update(**columns, updated_at=utcnow()).where(
+            model.id == self.id
+        ).execute()
+        for name, value in columns.items():
+            setattr(self, name, value)
+
+    def accept_totp_step(self, step: int) -> bool:
+        """Record a used step; False when it (or a later one) was used already."""
+        model = type(self)
+        query = model.update(totp_last_step=step).where(
+            (model.id == self.id)
+            & (model.totp_last_step.is_null() | (model.totp_last_step < step))
+        )
+        return bool(query.execute())
 
     @classmethod
     def by_email(cls, tenant: Tenant | UUID, email: str) -> Self | None:

@@ -5,8 +5,9 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from errors import BadUserInput, Unauthenticated
-from models import Action, User
+from auth.opaque import digest, new_token
+from errors import BadUserInput, MfaRequired, Unauthenticated
+from models import Action, MfaChallenge, User
 from resolvers.auth_payload import open_session
 from schema.context import Context
 from schema.types import AuthPayload
@@ -34,6 +35,10 @@ async def login(
             context.audit(Action.ACCOUNT_LOCKED, target=user)
         raise Unauthenticated("Wrong email or password.")
     await context.limits.login_succeeded(tenant, account)
+    if user.mfa_enabled:
+        mfa_token = new_token()
+        MfaChallenge.open(user, digest(mfa_token))
+        raise MfaRequired(mfa_token)
     context.audit(Action.LOGIN_SUCCEEDED, actor=user, target=user)
     return open_session(context, user)
 

@@ -12,6 +12,7 @@ from resolvers.audit_log import audit_log
 from resolvers.change_password import change_password
 from resolvers.login import login
 from resolvers.me import me, password_policy
+from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
 from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
@@ -23,6 +24,7 @@ from schema.types import (
     AuditEventConnection,
     AuthPayload,
     PasswordPolicyType,
+    TotpEnrollment,
     UserConnection,
     UserType,
 )
@@ -113,6 +115,48 @@ class Mutation:
             "Errors: UNAUTHENTICATED (wrong current password), BAD_USER_INPUT."
         ),
         extensions=authenticated(),
+    )
+    enroll_totp: TotpEnrollment = strawberry.field(
+        resolver=enroll_totp,
+        description=(
+            "Start two-factor authentication: a new secret for an authenticator app. "
+            "Nothing changes until confirmTotp. Errors: UNAUTHENTICATED, FORBIDDEN "
+            "(already on)."
+        ),
+        extensions=authenticated(),
+    )
+    confirm_totp: list[str] = strawberry.field(
+        resolver=confirm_totp,
+        description=(
+            "Turn two-factor on with a code from the app; returns 10 one-time "
+            "recovery codes, shown only now. Errors: UNAUTHENTICATED, BAD_USER_INPUT, "
+            "RATE_LIMITED."
+        ),
+        extensions=authenticated(),
+    )
+    verify_mfa: AuthPayload = strawberry.field(
+        resolver=verify_mfa,
+        description=(
+            "Finish a login that answered MFA_REQUIRED: its mfaToken (5 minutes, "
+            "single use) and a TOTP or recovery code. Errors: UNAUTHENTICATED, "
+            "RATE_LIMITED."
+        ),
+    )
+    disable_totp: bool = strawberry.field(
+        resolver=disable_totp,
+        description=(
+            "Turn two-factor off with the password and a current code; the other "
+            "sessions end. Errors: UNAUTHENTICATED, BAD_USER_INPUT, RATE_LIMITED."
+        ),
+        extensions=authenticated(),
+    )
+    reset_mfa: bool = strawberry.field(
+        resolver=reset_mfa,
+        description=(
+            "ADMIN: turn two-factor off for an account of the tenant (a lost phone); "
+            "its sessions end. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+        ),
+        extensions=requires_role(Role.ADMIN),
     )
     set_user_active: UserType = strawberry.field(
         resolver=set_user_active,

@@ -33,7 +33,16 @@ from strawberry.extensions import (
 # Each of these checks a secret (a password, a token, a code): one per document,
 # so aliases cannot turn one request into many guesses.
 ONE_PER_DOCUMENT = frozenset(
-    {"login", "signUp", "refreshSession", "verifyMfa", "resetPassword"}
+    {
+        "login",
+        "signUp",
+        "refreshSession",
+        "verifyMfa",
+        "resetPassword",
+        "confirmTotp",
+        "disableTotp",
+        "changePassword",
+    }
 )
 # Deep enough for GraphiQL's introspection query (15), not for ofType chains.
 MAX_INTROSPECTION_DEPTH = 15

@@ -56,6 +56,9 @@ class UserType:
     active: bool = strawberry.field(
         description="False once an ADMIN deactivates it: no login, no token works."
     )
+    mfa_enabled: bool = strawberry.field(
+        description="True when login needs a TOTP code too (verifyMfa)."
+    )
     created_at: datetime = strawberry.field(description="When the account was made.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
 
@@ -82,6 +85,7 @@ class UserType:
             designation=user.designation,
             mobile=user.mobile,
             active=user.active,
+            mfa_enabled=user.mfa_enabled,
             created_at=_utc(user.created_at),
             updated_at=_utc(user.updated_at),
         )
@@ -124,6 +128,15 @@ class PasswordPolicyType:
             requires_digit=policy.requires_digit,
             requires_special=policy.requires_special,
         )
+
+
+@strawberry.type(description="A new TOTP secret, to be confirmed with confirmTotp.")
+class TotpEnrollment:
+    secret: str = strawberry.field(description="Base32, for typing into the app.")
+    otpauth_uri: str = strawberry.field(
+        name="otpauthUri", description="otpauth:// URI; the issuer is the tenant."
+    )
+    qr_code_svg: str = strawberry.field(description="The URI as a QR code, in SVG.")
 
 
 @strawberry.type(description="Where a page ends and whether another follows.")

@@ -20,6 +20,7 @@ from provisioning import new_tenant
 from settings import Settings
 
 JWT_SECRET = "test-secret-" + "x" * 40
+DATA_KEY = "test-data-key-" + "y" * 40
 PASSWORD = "s3cret-Pw!"
 REQUIRE_SERVICES = os.environ.get("USER_SERVICE_TEST_REQUIRE_SERVICES") == "1"
 # One switch runs the whole suite on PostgreSQL: USER_SERVICE_TEST_DATABASE=postgresql
@@ -42,6 +43,7 @@ def make_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "USER_SERVICE_DATA_DIR": str(tmp_path),
         "USER_SERVICE_DATABASE_URL": database_url(tmp_path),
         "USER_SERVICE_JWT_SECRET": JWT_SECRET,
+        "USER_SERVICE_DATA_KEY": DATA_KEY,
         # Cost 4 keeps the suite fast; production's 12 is checked on its own.
         "USER_SERVICE_BCRYPT_COST": "4",
         **overrides,

@@ -21,7 +21,9 @@ from settings import Settings
 from tests.conftest import Api, Result, make_environ
 
 T = TypeVar("T")
-FAST = 1.0  # seconds: each refusal here comes long before this
+# Seconds. Generous for a slow, busy machine; the attacks these guard against
+# (quadratic validation, huge literals) take many times longer when unbounded.
+FAST = 3.0
 MiB = 1024 * 1024
 
 

@@ -12,6 +12,7 @@ from settings import DEFAULT_DEV_API_KEY, Settings, SettingsError
 
 SECRET = "s" * 32
 OTHER_SECRET = "o" * 40
+DATA_KEY = "d" * 32
 
 
 def settings_from(tmp_path: Path, **env: str) -> Settings:
@@ -22,7 +23,8 @@ def settings_from(tmp_path: Path, **env: str) -> Settings:
 
 
 def production_from(tmp_path: Path, **env: str) -> Settings:
-    return settings_from(tmp_path, **{"ENV": "production", "JWT_SECRET": SECRET, **env})
+    environ = {"ENV": "production", "JWT_SECRET": SECRET, "DATA_KEY": DATA_KEY, **env}
+    return settings_from(tmp_path, **environ)
 
 
 def refusal(tmp_path: Path, **env: str) -> str:
@@ -161,13 +163,38 @@ def test_development_creates_a_private_secret_file_and_reuses_it(
     assert len(str(first.jwt_secret).encode()) >= 32
     assert str(first.jwt_secret) == secret_file.read_text().strip()
     assert str(settings_from(tmp_path).jwt_secret) == str(first.jwt_secret)
-    assert [path.name for path in tmp_path.iterdir()] == ["jwt-secret"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "data-key",
+        "jwt-secret",
+    ]
 
 
-def test_development_with_a_given_secret_writes_no_file(tmp_path: Path) -> None:
-    settings = settings_from(tmp_path, JWT_SECRET=SECRET)
+def test_development_creates_a_private_data_key_and_reuses_it(tmp_path: Path) -> None:
+    first = settings_from(tmp_path)
+    key_file = tmp_path / "data-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert str(first.data_key) == key_file.read_text().strip()
+    assert str(settings_from(tmp_path).data_key) == str(first.data_key)
+    assert str(first.data_key) != str(first.jwt_secret)
+
+
+def test_development_with_given_secrets_writes_no_file(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, JWT_SECRET=SECRET, DATA_KEY=DATA_KEY)
     assert str(settings.jwt_secret) == SECRET
     assert list(tmp_path.iterdir()) == []
+
+
+def test_production_without_data_key_is_refused_naming_the_variable(
+    tmp_path: Path,
+) -> None:
+    message = refusal(tmp_path, ENV="production", JWT_SECRET=SECRET)
+    assert "USER_SERVICE_DATA_KEY" in message
+    assert "required in production" in message
+
+
+def test_production_with_a_weak_data_key_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, ENV="production", JWT_SECRET=SECRET, DATA_KEY="k" * 31)
+    assert "USER_SERVICE_DATA_KEY" in message
 
 
 def test_previous_secrets_are_split_on_commas_and_trimmed(tmp_path: Path) -> None:
