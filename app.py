@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from auth.hashing import PasswordHasher
 from auth.middleware import ApiKeyMiddleware
 from auth.rate_limits import RateLimits
+from mail import Mailer
 from models.db import close_database, migrate, open_database
 from models.session import purge_ended_sessions
 from provisioning import ensure_dev_tenant
@@ -36,6 +37,7 @@ from web.responses import http_error, internal_error
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 PURGE_INTERVAL = 3600.0
+MAIL_DRAIN_SECONDS = 5.0
 CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
 log = logging.getLogger("user_service")
 
@@ -48,18 +50,31 @@ def create_app(settings: Settings) -> Starlette:
         login_failures_per_address=settings.login_failures_per_address,
         signups_per_address=settings.signups_per_address,
         code_failures_per_account=settings.code_failures_per_account,
+        mail_requests_per_address=settings.mail_requests_per_address,
+    )
+    mailer = Mailer(
+        smtp_url=settings.smtp_url,
+        sender=settings.mail_from,
+        log_instead=not settings.is_production,
     )
     view = GraphQLView(
-        build_schema(settings), settings=settings, hasher=hasher, limits=limits
+        build_schema(settings),
+        settings=settings,
+        hasher=hasher,
+        limits=limits,
+        mailer=mailer,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         prepare_database(settings)
         purging = asyncio.create_task(purge_periodically())
+        mailing = asyncio.create_task(mailer.deliver_forever())
         try:
             yield
         finally:
+            await mailer.drain(timeout=MAIL_DRAIN_SECONDS)
+            mailing.cancel()
             purging.cancel()
             limits.close()
             hasher.close()

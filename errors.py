@@ -11,6 +11,7 @@ Raise them anywhere; the GraphQL layer and the HTTP edge format them once.
     ├── NotFound               NOT_FOUND
     ├── RateLimited            RATE_LIMITED (with retryAfter)
     ├── MfaRequired            MFA_REQUIRED (with mfaToken)
+    ├── EmailNotVerified       EMAIL_NOT_VERIFIED
     ├── ServiceUnavailable     SERVICE_UNAVAILABLE
     ├── BadRequest             BAD_REQUEST
     └── InternalServerError    INTERNAL_SERVER_ERROR
@@ -122,6 +123,13 @@ class MfaRequired(ServiceError):
     @property
     def extensions(self) -> dict[str, object]:
         return {"code": self.code, "mfaToken": self.mfa_token}
+
+
+class EmailNotVerified(ServiceError):
+    """Login is refused until the account's email is verified."""
+
+    code = "EMAIL_NOT_VERIFIED"
+    default_message = "Confirm your email first: follow the link we sent you."
 
 
 class ServiceUnavailable(ServiceError):

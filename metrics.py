@@ -37,6 +37,9 @@ LOGINS = Counter(
 RATE_LIMITED = Counter(
     "user_service_rate_limited_total", "Requests refused by a rate limit.", ["limit"]
 )
+MAIL_FAILURES = Counter(
+    "user_service_mail_failures_total", "Mails given up on after every retry."
+)
 DATABASE_ERRORS = Counter(
     "user_service_database_errors_total", "Database errors while answering."
 )

@@ -16,6 +16,8 @@ import limits
 from starlette.config import Config
 from starlette.datastructures import Secret
 
+from mail import SmtpServer
+
 PREFIX = "USER_SERVICE_"
 DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
 MIN_SECRET_BYTES = 32
@@ -50,6 +52,12 @@ class Settings:
     login_failures_per_address: str = "100 per 15 minutes"
     signups_per_address: str = "20 per hour"
     code_failures_per_account: str = "5 per 15 minutes"
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "no-reply@localhost"
+    reset_url: str = "http://localhost:3000/reset-password?token={token}"
+    verify_url: str = "http://localhost:3000/verify-email?token={token}"
+    require_verified_email: bool = False
+    mail_requests_per_address: str = "10 per hour"
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     max_body_bytes: int = 65536
@@ -118,6 +126,14 @@ class Settings:
             code_failures_per_account=_limit(
                 config, "CODE_FAILURES_PER_ACCOUNT", cls.code_failures_per_account
             ),
+            smtp_url=_smtp_url(config),
+            mail_from=_read(config, "MAIL_FROM", str, cls.mail_from),
+            reset_url=_link_template(config, "RESET_URL", cls.reset_url),
+            verify_url=_link_template(config, "VERIFY_URL", cls.verify_url),
+            require_verified_email=_read(config, "REQUIRE_VERIFIED_EMAIL", bool, False),
+            mail_requests_per_address=_limit(
+                config, "MAIL_REQUESTS_PER_ADDRESS", cls.mail_requests_per_address
+            ),
             cors_origins=_list(config, "CORS_ORIGINS"),
             trusted_proxies=_list(config, "TRUSTED_PROXIES"),
             max_body_bytes=_positive(config, "MAX_BODY_BYTES", cls.max_body_bytes),
@@ -176,6 +192,24 @@ def _limit(config: Config, name: str, default: str) -> str:
             f"{PREFIX}{name}={value!r} is not a rate limit; write e.g. "
             '"5 per 15 minutes".'
         ) from None
+    return value
+
+
+def _smtp_url(config: Config) -> str | None:
+    value = _read(config, "SMTP_URL", str, "")
+    if not value:
+        return None
+    try:
+        SmtpServer.from_url(value)
+    except ValueError as error:
+        raise SettingsError(f"{PREFIX}SMTP_URL is not valid: {error}.") from None
+    return value
+
+
+def _link_template(config: Config, name: str, default: str) -> str:
+    value = _read(config, name, str, default)
+    if "{token}" not in value:
+        raise SettingsError(f"{PREFIX}{name} must contain {{token}}, e.g. {default}")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from models.audit import Action, AuditEvent
 from models.db import database
+from models.email_token import EmailToken, Purpose
 from models.mfa import MfaChallenge, RecoveryCode
 from models.session import RefreshToken, Session, user_of_live_session
 from models.tenant import ApiKey, Tenant, TenantExists
@@ -12,8 +13,10 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "DuplicateEmail",
+    "EmailToken",
     "LastAdmin",
     "MfaChallenge",
+    "Purpose",
     "RecoveryCode",
     "RefreshToken",
     "Role",

@@ -76,6 +76,8 @@ def _postgres_timeouts(url: str, timeout: int) -> dict[str, object]:
     return {
         "connect_timeout": given.get("connect_timeout", timeout),
         "options": options,
+        # A connection whose peer vanished without closing it fails too.
+        "tcp_user_timeout": given.get("tcp_user_timeout", timeout * 1000),
     }
 
 
@@ -121,7 +123,10 @@ def is_unavailable(error: BaseException) -> bool:
     """
     if not isinstance(error, OperationalError | InterfaceError):
         return False
-    cause = error.__cause__ or error.__context__
+    # Peewee wraps twice when it reconnects inside a query: find the driver's.
+    cause: BaseException | None = error
+    while isinstance(cause, OperationalError | InterfaceError):
+        cause = cause.__cause__ or cause.__context__
     if cause is not None and type(cause).__module__.startswith("psycopg"):
         return isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError)
     message = str(error).lower()

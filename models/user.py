@@ -47,6 +47,7 @@ class User(BaseModel):
     designation = CharField(max_length=100, null=True)
     mobile = CharField(max_length=16, null=True)
     active = BooleanField(default=True)
+    email_verified = BooleanField(default=False)
     # TOTP secrets, sealed (encrypted) with the data key; pending until confirmed.
     totp_secret = TextField(null=True)
     totp_pending = TextField(null=True)
@@ -142,6 +143,13 @@ class User(BaseModel):
         model.update(password_hash=password_hash, updated_at=utcnow()).where(
             model.id == self.id
         ).execute()
+
+    def mark_email_verified(self) -> None:
+        model = type(self)
+        model.update(email_verified=True, updated_at=utcnow()).where(
+            model.id == self.id
+        ).execute()
+        self.email_verified = True
 
     def apply_changes(self, changes: dict[str, Any]) -> Self:
         """Write only the changed columns, so concurrent edits of others survive.

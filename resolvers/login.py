@@ -6,7 +6,7 @@ import strawberry
 from strawberry import Info
 
 from auth.opaque import digest, new_token
-from errors import BadUserInput, MfaRequired, Unauthenticated
+from errors import BadUserInput, EmailNotVerified, MfaRequired, Unauthenticated
 from models import Action, MfaChallenge, User
 from resolvers.auth_payload import open_session
 from schema.context import Context
@@ -35,6 +35,8 @@ async def login(
             context.audit(Action.ACCOUNT_LOCKED, target=user)
         raise Unauthenticated("Wrong email or password.")
     await context.limits.login_succeeded(tenant, account)
+    if context.settings.require_verified_email and not user.email_verified:
+        raise EmailNotVerified()
     if user.mfa_enabled:
         mfa_token = new_token()
         MfaChallenge.open(user, digest(mfa_token))

@@ -6,8 +6,9 @@ import strawberry
 from strawberry import Info
 
 from errors import EmailTaken
-from models import Action, DuplicateEmail, Role, User
+from models import Action, DuplicateEmail, Purpose, Role, User
 from models.user import PROFILE_FIELDS
+from resolvers.recovery import send_link
 from schema.context import Context
 from schema.inputs import SignUpInput
 from schema.types import UserType
@@ -31,4 +32,5 @@ async def sign_up(
     except DuplicateEmail:
         raise EmailTaken() from None
     context.audit(Action.SIGNED_UP, actor=context.optional_user(), target=user)
+    await send_link(context, user, Purpose.VERIFY)
     return UserType.from_row(user)

@@ -13,6 +13,12 @@ from resolvers.change_password import change_password
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
+from resolvers.recovery import (
+    request_email_verification,
+    request_password_reset,
+    reset_password,
+    verify_email,
+)
 from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
@@ -115,6 +121,36 @@ class Mutation:
             "Errors: UNAUTHENTICATED (wrong current password), BAD_USER_INPUT."
         ),
         extensions=authenticated(),
+    )
+    request_password_reset: bool = strawberry.field(
+        resolver=request_password_reset,
+        description=(
+            "Mail a password-reset link (valid 1 hour) to the account with this email, "
+            "if there is one. Always true: it reveals nothing. Errors: RATE_LIMITED."
+        ),
+    )
+    reset_password: bool = strawberry.field(
+        resolver=reset_password,
+        description=(
+            "Set a new password with the token of a reset link (single use); every "
+            "session of the account ends. Errors: UNAUTHENTICATED (bad, used or "
+            "expired link), BAD_USER_INPUT, RATE_LIMITED."
+        ),
+    )
+    request_email_verification: bool = strawberry.field(
+        resolver=request_email_verification,
+        description=(
+            "Mail the caller a verification link (valid 24 hours); signUp sends one "
+            "too. Errors: UNAUTHENTICATED, RATE_LIMITED."
+        ),
+        extensions=authenticated(),
+    )
+    verify_email: UserType = strawberry.field(
+        resolver=verify_email,
+        description=(
+            "Confirm an email with the token of a verification link (single use). "
+            "Errors: UNAUTHENTICATED (bad, used or expired link), RATE_LIMITED."
+        ),
     )
     enroll_totp: TotpEnrollment = strawberry.field(
         resolver=enroll_totp,

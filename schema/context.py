@@ -8,6 +8,7 @@ from auth.hashing import PasswordHasher
 from auth.rate_limits import RateLimits
 from auth.tokens import read_access_token
 from errors import Unauthenticated
+from mail import Mailer
 from models import Action, AuditEvent, Tenant, User, user_of_live_session
 from settings import Settings
 
@@ -18,6 +19,7 @@ class Context:
     settings: Settings
     hasher: PasswordHasher
     limits: RateLimits
+    mailer: Mailer
     # Every Authorization header of the request: more than one is refused.
     authorization: list[str] = field(default_factory=list)
     client_ip: str | None = None

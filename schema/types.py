@@ -56,6 +56,9 @@ class UserType:
     active: bool = strawberry.field(
         description="False once an ADMIN deactivates it: no login, no token works."
     )
+    email_verified: bool = strawberry.field(
+        description="True once the account followed a verification (or reset) link."
+    )
     mfa_enabled: bool = strawberry.field(
         description="True when login needs a TOTP code too (verifyMfa)."
     )
@@ -85,6 +88,7 @@ class UserType:
             designation=user.designation,
             mobile=user.mobile,
             active=user.active,
+            email_verified=user.email_verified,
             mfa_enabled=user.mfa_enabled,
             created_at=_utc(user.created_at),
             updated_at=_utc(user.updated_at),

@@ -35,6 +35,7 @@ def test_user_type_exposes_no_secret_or_tenant_field() -> None:
         "designation",
         "mobile",
         "active",
+        "emailVerified",
         "mfaEnabled",
         "createdAt",
         "updatedAt",

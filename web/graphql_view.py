@@ -20,6 +20,7 @@ from strawberry.types import ExecutionResult
 from auth.hashing import PasswordHasher
 from auth.rate_limits import RateLimits
 from errors import BadRequest, ServiceUnavailable
+from mail import Mailer
 from models.db import close_database
 from schema.context import Context
 from schema.error_codes import with_code
@@ -38,6 +39,7 @@ class GraphQLView(GraphQL[Context, None]):
         settings: Settings,
         hasher: PasswordHasher,
         limits: RateLimits,
+        mailer: Mailer,
     ) -> None:
         super().__init__(
             schema,
@@ -47,6 +49,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.hasher = hasher
         self.limits = limits
+        self.mailer = mailer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -80,6 +83,7 @@ class GraphQLView(GraphQL[Context, None]):
             settings=self.settings,
             hasher=self.hasher,
             limits=self.limits,
+            mailer=self.mailer,
             authorization=request.headers.getlist("authorization"),
             client_ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
