@@ -41,6 +41,20 @@ class BaseModel(Model):
         database = database
         legacy_table_names = False
 
+    def stamp_once(self, column: str) -> bool:
+        """Set an empty timestamp column to now; False if it was set already.
+
+        One guarded UPDATE: of two racing requests, exactly one wins. This is
+        how tokens are spent, retired and revoked at most once.
+        """
+        model = type(self)
+        field = model._meta.fields[column]
+        query = model.update({field: utcnow()}).where(
+            (model._meta.primary_key == self.get_id())  # type: ignore[no-untyped-call]
+            & field.is_null()
+        )
+        return bool(query.execute())
+
 
 def utcnow() -> datetime:
     """Now in UTC, naive: how every timestamp is stored, on SQLite and PostgreSQL."""

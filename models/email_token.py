@@ -57,8 +57,4 @@ class EmailToken(BaseModel):
 
     def spend(self) -> bool:
         """Use it; False when a racing request used it first."""
-        model = type(self)
-        query = model.update(used_at=utcnow()).where(
-            (model.id == self.id) & model.used_at.is_null()
-        )
-        return bool(query.execute())
+        return self.stamp_once("used_at")

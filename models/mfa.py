@@ -76,8 +76,5 @@ class MfaChallenge(BaseModel):
         return cast(Self | None, query.first())
 
     def use(self) -> bool:
-        model = type(self)
-        query = model.update(used_at=utcnow()).where(
-            (model.id == self.id) & model.used_at.is_null()
-        )
-        return bool(query.execute())
+        """Use it; False when a racing request used it first."""
+        return self.stamp_once("used_at")

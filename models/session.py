@@ -68,10 +68,7 @@ class Session(BaseModel):
         return cast(int, cls.update(revoked_at=utcnow()).where(condition).execute())
 
     def revoke(self) -> None:
-        model = type(self)
-        model.update(revoked_at=utcnow()).where(
-            (model.id == self.id) & model.revoked_at.is_null()
-        ).execute()
+        self.stamp_once("revoked_at")
 
     def touch(self, *, ttl: int) -> None:
         now = utcnow()
@@ -112,11 +109,7 @@ class RefreshToken(BaseModel):
 
     def retire(self) -> bool:
         """Retire this token; False when a racing request retired it first."""
-        model = type(self)
-        query = model.update(retired_at=utcnow()).where(
-            (model.id == self.id) & model.retired_at.is_null()
-        )
-        return bool(query.execute())
+        return self.stamp_once("retired_at")
 
 
 def purge_ended_sessions(*, retention: timedelta = timedelta(hours=1)) -> int:
