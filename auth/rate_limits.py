@@ -21,6 +21,8 @@ from errors import RateLimited, ServiceUnavailable
 from metrics import RATE_LIMITED
 
 GROWTH_STEPS = 3
+# However many addresses ask, one inbox gets at most this many of our mails.
+MAILS_PER_ACCOUNT = "5 per hour"
 log = logging.getLogger("user_service.rate_limits")
 
 
@@ -41,6 +43,7 @@ class RateLimits:
         login_failures_per_address: str,
         signups_per_address: str,
         code_failures_per_account: str,
+        mail_requests_per_address: str = "10 per hour",
     ) -> None:
         # Our own connection pool, so that close() can let go of its sockets.
         self._pool = (
@@ -53,6 +56,8 @@ class RateLimits:
         self.per_address = [parse(login_failures_per_address)]
         self.signups = [parse(signups_per_address)]
         self.codes = growing(parse(code_failures_per_account))
+        self.mail_requests = [parse(mail_requests_per_address)]
+        self.mails_per_account = [parse(MAILS_PER_ACCOUNT)]
 
     def close(self) -> None:
         if self._pool is not None:
@@ -83,6 +88,18 @@ class RateLimits:
         """Count a sign-up attempt; refuse once the address has used its share."""
         await self._check(self.signups, "signup", tenant, address)
         await self._hit(self.signups, "signup", tenant, address)
+
+    async def mail_request(self, tenant: str, address: str) -> None:
+        """Count a request that may send mail; refuse once the address is over."""
+        await self._check(self.mail_requests, "mail-address", tenant, address)
+        await self._hit(self.mail_requests, "mail-address", tenant, address)
+
+    async def may_mail(self, tenant: str, account: str) -> bool:
+        """Whether this account may get one more mail now (and count it)."""
+        if await self._is_full(self.mails_per_account, "mail", tenant, account):
+            return False
+        await self._hit(self.mails_per_account, "mail", tenant, account)
+        return True
 
     async def check_codes(self, tenant: str, account: str) -> None:
         await self._check(self.codes, "code", tenant, account)
