@@ -1,4 +1,4 @@
-"""Real service processes for the fault, migration and scale-out tests.
+"""Real service processes for the race, fault, migration and scale-out tests.
 
 `Servers` starts `python server.py` in its own process group (uvicorn's workers
 share it), waits for /healthz with a bounded wait, and always stops what it
@@ -26,6 +26,7 @@ from tests.conftest import PASSWORD, Api
 APP_DIR = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 20.0
 STOP_SECONDS = 10.0
+HTTP_SECONDS = 15.0
 CLI_SECONDS = 60.0
 # Tests that fire many requests would trip the contract's limits; these raise them.
 LOOSE_LIMITS = {
@@ -105,10 +106,21 @@ class Server:
 
 
 class Servers:
-    """Starts server processes and makes sure every one of them stops."""
+    """Starts server processes and makes sure every one of them stops.
 
-    def __init__(self) -> None:
+    `startup_seconds` bounds the wait for /healthz; `http_timeout` is each
+    server's client timeout (raise both for servers under heavy load).
+    """
+
+    def __init__(
+        self,
+        *,
+        startup_seconds: float = STARTUP_SECONDS,
+        http_timeout: float = HTTP_SECONDS,
+    ) -> None:
         self.running: list[Server] = []
+        self.startup_seconds = startup_seconds
+        self.http_timeout = http_timeout
 
     def start(self, environ: dict[str, str], *, workers: int = 1) -> Server:
         port = free_port()
@@ -123,10 +135,12 @@ class Servers:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its workers share its process group
             )
-        http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=15.0)
+        http = httpx2.Client(
+            base_url=f"http://127.0.0.1:{port}", timeout=self.http_timeout
+        )
         server = Server(process, http, environ, log_path, port)
         self.running.append(server)
-        wait_until_healthy(server)
+        wait_until_healthy(server, self.startup_seconds)
         return server
 
     def kill(self, server: Server) -> None:

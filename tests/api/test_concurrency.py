@@ -5,156 +5,25 @@ parallel (within one worker the event loop would serialize most of them).
 """
 
 import itertools
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import httpx2
 import pytest
-from starlette.testclient import TestClient
 
-from settings import Settings
-from tests.conftest import PASSWORD, Api, make_environ
+from tests.conftest import make_environ
+from tests.servers import LOOSE_LIMITS, Server, Servers, create_tenant
 
 pytestmark = pytest.mark.slow
 
-APP_DIR = Path(__file__).resolve().parents[2]
+# Two workers under a burst of requests start and answer slower than one.
 STARTUP_SECONDS = 30.0
-STOP_SECONDS = 15.0
-CLI_SECONDS = 60.0
-# Concurrent requests would trip the contract's rate limits; these raise them.
-LOOSE_LIMITS = {
-    "USER_SERVICE_LOGIN_FAILURES_PER_ACCOUNT": "1000 per minute",
-    "USER_SERVICE_LOGIN_FAILURES_PER_ADDRESS": "1000 per minute",
-    "USER_SERVICE_SIGNUPS_PER_ADDRESS": "1000 per minute",
-}
+HTTP_SECONDS = 30.0
 T = TypeVar("T")
-
-
-@dataclass
-class Server:
-    """One `python server.py` process and an HTTP client pointed at it."""
-
-    process: subprocess.Popen[bytes]
-    http: httpx2.Client
-    environ: dict[str, str]
-    log_path: Path
-
-    def api(self, api_key: str) -> Api:
-        # Api only calls .post(); an httpx client of a real server has the same.
-        client = cast(TestClient, self.http)
-        return Api(client, api_key, Settings.from_env(self.environ))
-
-    @property
-    def dev(self) -> Api:
-        return self.api(Settings.from_env(self.environ).dev_api_key)
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-
-def process_environ(environ: dict[str, str]) -> dict[str, str]:
-    """This process's environment, minus its USER_SERVICE_*, plus `environ`."""
-    inherited = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("USER_SERVICE_")
-    }
-    return inherited | environ
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run_cli(environ: dict[str, str], *args: str) -> str:
-    """Run a `server.py` command; return its stdout."""
-    completed = subprocess.run(
-        [sys.executable, "server.py", *args],
-        cwd=APP_DIR,
-        env=process_environ(environ),
-        capture_output=True,
-        text=True,
-        timeout=CLI_SECONDS,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    return completed.stdout
-
-
-def create_tenant(server: Server, name: str, admin_email: str) -> Api:
-    """`tenant create NAME --admin-email E`, as an operator runs it."""
-    environ = server.environ | {"USER_SERVICE_ADMIN_PASSWORD": PASSWORD}
-    output = run_cli(environ, "tenant", "create", name, "--admin-email", admin_email)
-    return server.api(output.strip().splitlines()[-1])
-
-
-class Servers:
-    """Starts server processes and makes sure every one of them stops."""
-
-    def __init__(self) -> None:
-        self.running: list[Server] = []
-
-    def start(self, environ: dict[str, str], *, workers: int = 2) -> Server:
-        port = free_port()
-        log_path = Path(environ["USER_SERVICE_DATA_DIR"]) / f"server-{port}.log"
-        command = [sys.executable, "server.py", "--port", str(port)]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [*command, "--workers", str(workers)],
-                cwd=APP_DIR,
-                env=process_environ(environ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its workers share its process group
-            )
-        http = httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30.0)
-        server = Server(process, http, environ, log_path)
-        self.running.append(server)
-        wait_until_healthy(server)
-        return server
-
-    def stop(self, server: Server) -> None:
-        self.running.remove(server)
-        server.http.close()
-        if server.process.poll() is None:
-            server.process.terminate()
-        try:
-            server.process.wait(timeout=STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=STOP_SECONDS)
-
-    def stop_all(self) -> None:
-        for server in list(self.running):
-            self.stop(server)
-
-
-def wait_until_healthy(server: Server) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited at start-up:\n{server.log_tail()}")
-        try:
-            if server.http.get("/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not healthy after {STARTUP_SECONDS}s:\n{server.log_tail()}")
 
 
 def server_environ(data_dir: Path) -> dict[str, str]:
@@ -163,7 +32,7 @@ def server_environ(data_dir: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[Servers]:
-    started = Servers()
+    started = Servers(startup_seconds=STARTUP_SECONDS, http_timeout=HTTP_SECONDS)
     yield started
     started.stop_all()
 
@@ -171,7 +40,8 @@ def servers() -> Iterator[Servers]:
 @pytest.fixture(scope="module")
 def server(servers: Servers, tmp_path_factory: pytest.TempPathFactory) -> Server:
     """One server for the race tests; each test uses emails of its own."""
-    return servers.start(server_environ(tmp_path_factory.mktemp("races")))
+    environ = server_environ(tmp_path_factory.mktemp("races"))
+    return servers.start(environ, workers=2)
 
 
 def run_at_once(calls: list[Callable[[], T]]) -> list[T]:
@@ -252,7 +122,7 @@ def test_concurrent_profile_edits_of_different_fields_lose_nothing(
 
 
 def test_two_admins_demoting_each_other_at_once_keep_an_admin(server: Server) -> None:
-    acme = create_tenant(server, "race-acme", "boss@race.io")
+    acme = server.api(create_tenant(server.environ, "race-acme", "boss@race.io"))
     tokens = {"boss@race.io": acme.token("boss@race.io")}
     acme.sign_up("second@race.io", role="ADMIN", token=tokens["boss@race.io"]).ok()
     tokens["second@race.io"] = acme.token("second@race.io")
