@@ -65,8 +65,12 @@ def open_database(url: str, *, timeout: int = 5) -> Database:
     """Bind the models to the database at `url` and connect.
 
     `timeout` bounds, in seconds, how long PostgreSQL may take to connect or to
-    run one statement, and how long SQLite waits for another writer.
+    run one statement, and how long SQLite waits for another writer. Opening
+    the database already bound keeps it: connections of other threads stay valid.
     """
+    if getattr(database.obj, "opened_with", None) == (url, timeout):
+        database.connect(reuse_if_open=True)
+        return cast(Database, database.obj)
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
@@ -78,6 +82,7 @@ def open_database(url: str, *, timeout: int = 5) -> Database:
         db = db_url.connect(url, **_postgres_timeouts(url, timeout))
     else:
         db = db_url.connect(url)
+    db.opened_with = (url, timeout)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return cast(Database, db)
