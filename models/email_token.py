@@ -55,6 +55,13 @@ class EmailToken(BaseModel):
         )
         return cast(Self | None, query.first())
 
+    @classmethod
+    def spend_all(cls, user: User, purpose: Purpose) -> None:
+        """Use up every live token of the account for this purpose."""
+        cls.update(used_at=utcnow()).where(
+            (cls.user == user) & (cls.purpose == purpose.value) & cls.used_at.is_null()
+        ).execute()
+
     def spend(self) -> bool:
         """Use it; False when a racing request used it first."""
         return self.stamp_once("used_at")

@@ -6,7 +6,7 @@ import strawberry
 from strawberry import Info
 
 from errors import Unauthenticated
-from models import Action, Session, database
+from models import Action, EmailToken, Purpose, Session, database
 from schema.context import Context
 from validation import check_login_password, check_new_password
 
@@ -29,6 +29,7 @@ async def change_password(
     password_hash = await context.hasher.hash(new_password)
     with database.atomic():
         user.set_password_hash(password_hash)
+        EmailToken.spend_all(user, Purpose.RESET)  # old reset links end too
         Session.revoke_all(user, keep=context.session_id)
         context.audit(Action.PASSWORD_CHANGED, actor=user, target=user)
     return True

@@ -4,6 +4,8 @@ requestPasswordReset always answers true, does the same work whether or not
 the email has an account, and sends nothing but to that account's own inbox.
 """
 
+import asyncio
+import time
 from typing import Annotated
 
 import strawberry
@@ -18,6 +20,7 @@ from schema.context import Context
 from schema.types import UserType
 from validation import check_new_password
 
+RESET_REQUEST_SECONDS = 0.1
 USED_LINK = "This link is invalid, used or expired."
 Token = Annotated[str, strawberry.argument(description="The token from the link.")]
 
@@ -28,10 +31,14 @@ async def request_password_reset(
 ) -> bool:
     context = info.context
     await context.limits.mail_request(str(context.tenant.id), context.address)
+    started = time.monotonic()
     user = find_account(context, email)
     if user is not None and user.active:
         await send_link(context, user, Purpose.RESET)
         context.audit(Action.PASSWORD_RESET_REQUESTED, target=user)
+    # Answer after the same time either way: timing tells no one which emails
+    # have accounts (a known one costs a token, a mail and an audit row).
+    await asyncio.sleep(max(0.0, RESET_REQUEST_SECONDS - (time.monotonic() - started)))
     return True
 
 
@@ -50,6 +57,7 @@ async def reset_password(
     with database.atomic():
         if not found.spend():
             raise Unauthenticated(USED_LINK)
+        EmailToken.spend_all(user, Purpose.RESET)  # older links must not work on
         user.set_password_hash(password_hash)
         user.mark_email_verified()  # the link reached the inbox: it is theirs
         Session.revoke_all(user)
