@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, UUIDField
 
-from models.db import BaseModel, database, utcnow
+from models.db import BaseModel, as_db, database, fetch_one, utcnow
 from models.tenant import Tenant
 from models.user import User
 
@@ -123,15 +123,15 @@ def user_of_live_session(
     tenant: Tenant | UUID, user_id: UUID, session_id: UUID
 ) -> User | None:
     """The user, if the session exists, is theirs and is live: one indexed query."""
-    query = (
-        User.select()
-        .join(Session, on=(Session.user == User.id))
-        .where(
-            (User.tenant == tenant)
-            & (User.id == user_id)
-            & User.active
-            & (Session.id == session_id)
-            & Session.is_live()
-        )
+    tenant_id = tenant.id if isinstance(tenant, Tenant) else tenant
+    return fetch_one(
+        User,
+        'SELECT "user".* FROM "user" JOIN session ON session.user_id = "user".id'
+        ' WHERE "user".id = {p} AND "user".tenant_id = {p} AND "user".active'
+        " AND session.id = {p} AND session.revoked_at IS NULL"
+        " AND session.expires_at > {p}",
+        as_db(User.id, user_id),
+        as_db(Tenant.id, tenant_id),
+        as_db(Session.id, session_id),
+        as_db(Session.expires_at, utcnow()),
     )
-    return cast(User | None, query.first())

@@ -1,6 +1,6 @@
 """Tenants and their API keys: only a SHA-256 digest of each key is stored."""
 
-from typing import Self, cast
+from typing import Self
 from uuid import UUID, uuid4
 
 from peewee import (
@@ -12,7 +12,7 @@ from peewee import (
     UUIDField,
 )
 
-from models.db import BaseModel, database, utcnow
+from models.db import BaseModel, database, fetch_one, utcnow
 
 
 class TenantExists(Exception):
@@ -23,6 +23,14 @@ class Tenant(BaseModel):
     id = UUIDField(primary_key=True, default=uuid4)
     name = CharField(max_length=100, unique=True)
     created_at = DateTimeField(default=utcnow)
+
+    @classmethod
+    def cached(cls, tenant_id: UUID) -> "Tenant":
+        """The tenant, read once per process: tenants never change or go away."""
+        tenant = _tenants.get(tenant_id)
+        if tenant is None:
+            tenant = _tenants[tenant_id] = cls.get(cls.id == tenant_id)
+        return tenant
 
     @classmethod
     def by_name(cls, name: str) -> Self | None:
@@ -41,6 +49,9 @@ class Tenant(BaseModel):
             raise TenantExists(name) from None
 
 
+_tenants: dict[UUID, Tenant] = {}
+
+
 class ApiKey(BaseModel):
     id = AutoField()
     tenant = ForeignKeyField(Tenant, backref="api_keys", on_delete="CASCADE")
@@ -53,12 +64,16 @@ class ApiKey(BaseModel):
 
     @classmethod
     def live_by_digest(cls, digest: str) -> Self | None:
-        query = (
-            cls.select(cls, Tenant)
-            .join(Tenant)
-            .where((cls.digest == digest) & cls.revoked_at.is_null())
+        """The live key with this digest, its tenant loaded (from memory if seen)."""
+        api_key = fetch_one(
+            cls,
+            "SELECT id, tenant_id, prefix, last_used_at FROM api_key"
+            " WHERE digest = {p} AND revoked_at IS NULL",
+            digest,
         )
-        return cast(Self | None, query.first())
+        if api_key is not None:
+            api_key.tenant = Tenant.cached(api_key.tenant_id)
+        return api_key
 
     @classmethod
     def of_tenant(cls, tenant: Tenant) -> list[Self]:

@@ -172,8 +172,15 @@ def _depth(
 def document_limits(
     *, max_depth: int, max_aliases: int, max_tokens: int, max_directives: int
 ) -> list[Callable[[], SchemaExtension]]:
-    """Schema extensions as factories: each request gets its own instances."""
+    """Schema extensions as factories: each request gets its own instances.
+
+    The rule classes are made once, here: Strawberry's ValidationCache keys on
+    them, and a depth or alias limiter made per request would make new classes
+    each time, so that no validation would ever be cached.
+    """
     rules: list[type[ASTValidationRule]] = [
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
         OneGuessPerDocument,
         max_directives_rule(max_directives),
         max_total_depth_rule(MAX_INTROSPECTION_DEPTH),
@@ -181,8 +188,6 @@ def document_limits(
     ]
     return [
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         lambda: AddValidationRules(rules),
         DirectiveErrorsOnce,
     ]
