@@ -11,14 +11,17 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import coredis
 from limits import RateLimitItem, parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from errors import RateLimited, ServiceUnavailable
 from metrics import RATE_LIMITED
+
+if TYPE_CHECKING:
+    import coredis
 
 GROWTH_STEPS = 3
 # However many addresses ask, one inbox gets at most this many of our mails.
@@ -46,9 +49,7 @@ class RateLimits:
         mail_requests_per_address: str = "10 per hour",
     ) -> None:
         # Our own connection pool, so that close() can let go of its sockets.
-        self._pool = (
-            coredis.ConnectionPool.from_url(storage_url) if storage_url else None
-        )
+        self._pool = _redis_pool(storage_url) if storage_url else None
         options = {"connection_pool": self._pool} if self._pool else {}
         storage = storage_from_string(_async_url(storage_url), **options)  # type: ignore[arg-type]
         self.limiter = MovingWindowRateLimiter(storage)
@@ -143,6 +144,14 @@ class RateLimits:
     async def _retry_after(self, item: RateLimitItem, *key: str) -> int:
         stats = await self.limiter.get_window_stats(item, *key)
         return max(1, math.ceil(stats.reset_time - time.time()))
+
+
+def _redis_pool(url: str) -> "coredis.ConnectionPool":
+    # Imported here: the Redis client costs ~12 MB per process, for nothing
+    # when counts stay in memory.
+    import coredis
+
+    return coredis.ConnectionPool.from_url(url)
 
 
 def _async_url(url: str | None) -> str:
