@@ -155,5 +155,13 @@ def schema_sdl() -> str:
 
 
 def app_from_env() -> Starlette:
-    """The factory uvicorn's workers call."""
+    """The factory uvicorn's workers call (new processes, when there are several)."""
+    configure_logging()
     return create_app(Settings.from_env())
+
+
+def configure_logging() -> None:
+    """Log at INFO to stderr: the request log lines are INFO."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )

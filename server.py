@@ -10,7 +10,6 @@ python server.py export-schema
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 import tempfile
@@ -18,7 +17,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from app import prepare_database, schema_sdl
+from app import configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
 from models import ApiKey, AuditEvent, Tenant, TenantExists
 from models.db import close_database, migrate, open_database
@@ -27,9 +26,7 @@ from settings import Settings, SettingsError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     args = parser().parse_args(argv)
     command = args.command or "serve"
     if command == "export-schema":

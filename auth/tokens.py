@@ -5,6 +5,7 @@ Pure functions: secrets and "now" are parameters. Only HS256 is accepted, the
 one of the configured secrets; it is never used to fetch a key.
 """
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ class TokenClaims:
     expires_at: datetime
 
 
+@functools.lru_cache(maxsize=16)
 def key_id(secret: str) -> str:
     """Name a secret without revealing it: the `kid` header of its tokens."""
     return hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:16]

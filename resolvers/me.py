@@ -7,7 +7,7 @@ from schema.types import PasswordPolicyType, UserType
 from validation import POLICY
 
 
-async def me(info: Info[Context, None]) -> UserType:
+def me(info: Info[Context, None]) -> UserType:
     return UserType.from_row(info.context.require_user())
 
 

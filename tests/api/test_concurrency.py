@@ -5,7 +5,9 @@ parallel (within one worker the event loop would serialize most of them).
 """
 
 import itertools
+import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -158,3 +160,23 @@ def test_accounts_survive_a_server_restart(servers: Servers, tmp_path: Path) -> 
     token = second.dev.token("keep@x.io")
     me = second.dev.me(token).ok()["me"]
     assert (me["email"], me["city"], me["role"]) == ("keep@x.io", "Oslo", "USER")
+
+
+def test_every_worker_writes_the_request_log(server: Server) -> None:
+    """Workers are new processes: each must set up logging for itself."""
+    api = server.dev
+    for _ in range(6):  # two workers share them
+        api.gql("{ passwordPolicy { minLength } }").ok()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [
+            json.loads(line.split("user_service.requests: ", 1)[1])
+            for line in server.log_path.read_text().splitlines()
+            if "user_service.requests: " in line
+        ]
+        logged = [line for line in lines if line["operation"] == "passwordPolicy"]
+        if len(logged) == 6:
+            break
+        time.sleep(0.1)
+    assert len(logged) == 6
+    assert {line["outcome"] for line in logged} == {"OK"}
