@@ -1,0 +1,271 @@
+"""The baseline: `me` without GraphQL, the practical ceiling of this stack.
+
+A bare Starlette app doing the work the service does for `me`: look the API key
+up by its SHA-256 digest, decode the HS256 access token with PyJWT (audience =
+the key's tenant), read the user with one indexed query through Peewee (model
+queries, or with --queries sql hand-written SQL), and answer JSON shaped like
+the GraphQL answer. It reads the service's database and secret from the same
+USER_SERVICE_* variables, so a token from the service's `login` works here, and
+it is served by uvicorn with the service's options (same loop and HTTP
+implementation, same worker count).
+
+    python bench/baseline.py --port P [--workers N] [--queries model|sql]
+
+Its own minimal models name only the columns it reads, so it does not depend on
+the service's models.
+"""
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jwt
+import uvicorn
+from peewee import (
+    AutoField,
+    CharField,
+    Database,
+    DateTimeField,
+    ForeignKeyField,
+    Model,
+    UUIDField,
+)
+from playhouse import db_url
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+# The same pragmas as the service's models/db.py.
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 5000,
+    "synchronous": "normal",
+}
+ISSUER = "user-service"
+REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
+
+# Two ways to read, chosen by --queries (default: model):
+# - model: Peewee model queries, as the issue's prototypes did; Peewee compiles
+#   each query anew, so this is the ceiling for a service that does the same;
+# - sql: hand-written SQL run by Peewee's execute_sql, the fastest practical
+#   read, the ceiling for a service that hand-writes its hot queries.
+QUERIES_ENV = "BENCH_BASELINE_QUERIES"
+KEY_SQL = "SELECT tenant_id FROM api_key WHERE digest = {p} AND revoked_at IS NULL"
+USER_SQL = (
+    "SELECT id, email, role, city, organization, designation, mobile, created_at,"
+    ' updated_at FROM "user" WHERE id = {p} AND tenant_id = {p}'
+)
+USER_FIELDS = (
+    "id",
+    "email",
+    "role",
+    "city",
+    "organization",
+    "designation",
+    "mobile",
+    "createdAt",
+    "updatedAt",
+)
+FindKey = Callable[[str], UUID | None]  # digest -> tenant id
+FindUser = Callable[[UUID, UUID], dict[str, Any] | None]  # user, tenant -> JSON
+
+
+class Tenant(Model):
+    id = UUIDField(primary_key=True)
+
+    class Meta:
+        table_name = "tenant"
+
+
+class ApiKey(Model):
+    id = AutoField()
+    tenant = ForeignKeyField(Tenant, column_name="tenant_id")
+    digest = CharField()
+    revoked_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "api_key"
+
+
+class User(Model):
+    id = UUIDField(primary_key=True)
+    tenant = ForeignKeyField(Tenant, column_name="tenant_id")
+    email = CharField()
+    role = CharField()
+    city = CharField(null=True)
+    organization = CharField(null=True)
+    designation = CharField(null=True)
+    mobile = CharField(null=True)
+    created_at = DateTimeField()
+    updated_at = DateTimeField()
+
+    class Meta:
+        table_name = "user"
+
+
+def model_queries(database: Database) -> tuple[FindKey, FindUser]:
+    database.bind([Tenant, ApiKey, User])
+
+    def find_key(digest: str) -> UUID | None:
+        key = (
+            ApiKey.select(ApiKey.tenant)
+            .where((ApiKey.digest == digest) & ApiKey.revoked_at.is_null())
+            .first()
+        )
+        return None if key is None else key.tenant_id
+
+    def find_user(user_id: UUID, tenant_id: UUID) -> dict[str, Any] | None:
+        user = User.get_or_none((User.id == user_id) & (User.tenant == tenant_id))
+        if user is None:
+            return None
+        return as_json(
+            (
+                user.id,
+                user.email,
+                user.role,
+                user.city,
+                user.organization,
+                user.designation,
+                user.mobile,
+                user.created_at,
+                user.updated_at,
+            )
+        )
+
+    return find_key, find_user
+
+
+def sql_queries(database: Database) -> tuple[FindKey, FindUser]:
+    key_sql = KEY_SQL.replace("{p}", database.param)
+    user_sql = USER_SQL.replace("{p}", database.param)
+
+    def find_key(digest: str) -> UUID | None:
+        row = database.execute_sql(key_sql, (digest,)).fetchone()
+        return None if row is None else as_uuid(row[0])
+
+    def find_user(user_id: UUID, tenant_id: UUID) -> dict[str, Any] | None:
+        row = database.execute_sql(user_sql, (user_id.hex, tenant_id.hex)).fetchone()
+        return None if row is None else as_json(row)
+
+    return find_key, find_user
+
+
+def unauthorized(code: str) -> JSONResponse:
+    body = {"errors": [{"message": code, "extensions": {"code": code}}]}
+    return JSONResponse(body, status_code=401)
+
+
+def create_app() -> Starlette:
+    url = os.environ.get("USER_SERVICE_DATABASE_URL", "sqlite:///data/users.db")
+    secret = os.environ["USER_SERVICE_JWT_SECRET"]
+    pragmas = SQLITE_PRAGMAS if url.startswith("sqlite:") else {}
+    database = db_url.connect(url, **({"pragmas": pragmas} if pragmas else {}))
+    queries = os.environ.get(QUERIES_ENV, "model")
+    reader = sql_queries if queries == "sql" else model_queries
+    find_key, find_user = reader(database)
+
+    async def me(request: Request) -> Response:
+        keys = request.headers.getlist("x-api-key")
+        if len(keys) != 1 or not keys[0]:
+            return unauthorized("INVALID_API_KEY")
+        digest = hashlib.sha256(keys[0].encode("utf-8", "surrogatepass")).hexdigest()
+        tenant_id = find_key(digest)
+        if tenant_id is None:
+            return unauthorized("INVALID_API_KEY")
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"errors": [{"message": "bad JSON"}]}, 400)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return JSONResponse({"errors": [{"message": "no query"}]}, 400)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return unauthorized("UNAUTHENTICATED")
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                secret,
+                algorithms=["HS256"],
+                audience=str(tenant_id),
+                issuer=ISSUER,
+                options={"require": REQUIRED_CLAIMS},
+            )
+            user_id = UUID(claims["sub"])
+        except (jwt.PyJWTError, ValueError):
+            return unauthorized("UNAUTHENTICATED")
+        user = find_user(user_id, tenant_id)
+        if user is None:
+            return unauthorized("UNAUTHENTICATED")
+        return JSONResponse({"data": {"me": user}})
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        database.connect(reuse_if_open=True)
+        try:
+            yield
+        finally:
+            database.close()
+
+    return Starlette(
+        routes=[
+            Route("/graphql", me, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def as_uuid(value: object) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def as_json(row: tuple[Any, ...]) -> dict[str, Any]:
+    user = dict(zip(USER_FIELDS, row, strict=True))
+    user["id"] = str(as_uuid(user["id"]))
+    for name in ("createdAt", "updatedAt"):
+        # Stored naive in UTC; answered with the offset, as the service does.
+        moment = user[name]
+        if isinstance(moment, str):
+            moment = datetime.fromisoformat(moment)
+        user[name] = moment.replace(tzinfo=UTC).isoformat()
+    return user
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--queries", choices=["model", "sql"], default="model")
+    args = parser.parse_args()
+    os.environ[QUERIES_ENV] = args.queries  # uvicorn's workers inherit it
+    # The options server.py's serve() passes; loop and http stay "auto"
+    # (uvloop and httptools when installed), as for the service.
+    uvicorn.run(
+        "baseline:create_app",
+        factory=True,
+        app_dir=str(Path(__file__).resolve().parent),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        server_header=False,
+        proxy_headers=False,
+        access_log=False,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    main()
