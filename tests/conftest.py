@@ -119,7 +119,8 @@ class Result:
 
     @property
     def extensions(self) -> dict[str, Any]:
-        return self.errors[0]["extensions"]
+        extensions: dict[str, Any] = self.errors[0]["extensions"]
+        return extensions
 
     def ok(self) -> Any:
         assert self.status == 200, self.body

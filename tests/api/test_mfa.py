@@ -215,5 +215,6 @@ def test_totp_secret_is_sealed_at_rest(api: Api) -> None:
 
     secret, _ = enroll(api, api.user("ann@x.io"))
     stored = User.get(User.email_key == "ann@x.io").totp_secret
+    assert stored is not None
     assert secret not in stored
     assert stored.startswith("gAAAA")  # a Fernet token

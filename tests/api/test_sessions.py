@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -24,7 +25,7 @@ def login_pair(api: Api, email: str, password: str = PASSWORD) -> tuple[str, str
     return payload["accessToken"], payload["refreshToken"]
 
 
-def refresh(api: Api, token: str) -> dict[str, str]:
+def refresh(api: Api, token: str) -> dict[str, Any]:
     result = api.gql(REFRESH, {"token": token})
     return result.data["refreshSession"] if result.data else result.errors[0]
 
