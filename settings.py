@@ -244,8 +244,7 @@ def _required_secret(
 
 
 def _previous_secrets(config: Config) -> tuple[Secret, ...]:
-    raw = _read(config, "JWT_PREVIOUS_SECRETS", str, "")
-    values = [part.strip() for part in raw.split(",") if part.strip()]
+    values = _list(config, "JWT_PREVIOUS_SECRETS")
     return tuple(_strong_secret("JWT_PREVIOUS_SECRETS", value) for value in values)
 
 
