@@ -1,5 +1,7 @@
 """signUp, login, me and updateProfile: the contract's rules, through HTTP."""
 
+from playhouse.test_utils import count_queries
+
 from tests.conftest import Api
 
 
@@ -27,3 +29,17 @@ def test_email_is_one_account_regardless_of_case(api: Api) -> None:
     api.sign_up("Ann@X.io").ok()
     assert api.sign_up("ann@x.io").error_code == "EMAIL_TAKEN"
     assert api.login("ANN@x.IO").ok()["login"]["user"]["email"] == "Ann@x.io"
+
+
+def test_me_costs_two_queries_however_many_users_there_are(api: Api) -> None:
+    """The hot path: the API key, then the user with a live session, both indexed.
+
+    The key's last-used time is written at most once a minute, so not here.
+    """
+    for name in ("bob", "cy", "dee"):
+        api.sign_up(f"{name}@x.io").ok()
+    token = api.user("ann@x.io")
+    api.me(token).ok()  # warm: the tenant is read once per process
+    with count_queries() as counter:
+        assert api.me(token).ok()["me"]["email"] == "ann@x.io"
+    assert counter.count == 2, [sql for sql, _ in counter.get_queries()]
