@@ -149,11 +149,6 @@ def _migration_lock() -> Iterator[None]:
         yield
 
 
-def pending_migrations() -> list[str]:
-    runner = Runner(database.obj, directory=str(MIGRATIONS))
-    return [migration.name for migration in runner.status() if not migration.applied]
-
-
 def is_unavailable(error: BaseException) -> bool:
     """Whether a database error means "not reachable now" rather than a bug.
 

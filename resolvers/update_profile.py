@@ -60,6 +60,8 @@ def find_editable(context: Context, actor: User, email: str) -> User:
             Action.ACCESS_DENIED, actor=actor, detail="updateProfile of another"
         )
         raise Forbidden("You may edit only your own profile.")
+    if key == actor.email_key:
+        return actor  # read afresh for this request already
     return find_in_tenant(actor.tenant_id, email)
 
 
