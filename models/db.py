@@ -4,6 +4,7 @@ Tables bind to `database` at import; nothing connects until `open_database`.
 """
 
 import contextlib
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,6 @@ from playhouse.migrations import Runner
 database = DatabaseProxy()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_PRAGMAS: dict[str, object] = {
-    "journal_mode": "wal",
     "foreign_keys": 1,
     # With WAL, NORMAL survives a crashed process; only a power cut may lose
     # the last commits.
@@ -98,6 +98,7 @@ def open_database(url: str, *, timeout: int = 5) -> Database:
         # Several processes may share one file: wait for a writer, then give up.
         pragmas = {**SQLITE_PRAGMAS, "busy_timeout": timeout * 1000}
         db = db_url.connect(url, pragmas=pragmas)
+        _use_wal(db, timeout)
     elif url.startswith("postgres"):
         db = db_url.connect(url, **_postgres_timeouts(url, timeout))
     else:
@@ -106,6 +107,25 @@ def open_database(url: str, *, timeout: int = 5) -> Database:
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return cast(Database, db)
+
+
+def _use_wal(db: Database, timeout: int) -> None:
+    """Switch the file to WAL, which then stays on for every later connection.
+
+    The switch needs the file to itself, and SQLite refuses it at once, without
+    waiting out the busy timeout, while another process holds any lock (as when
+    several processes open a new file together): try again until `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute_sql("PRAGMA journal_mode = wal")  # type: ignore[no-untyped-call]
+            return
+        except OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                db.close()
+                raise
+            time.sleep(0.02)
 
 
 def _postgres_timeouts(url: str, timeout: int) -> dict[str, object]:
