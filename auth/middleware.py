@@ -1,7 +1,10 @@
 """The API-key check: plain ASGI middleware that sees every HTTP and WebSocket
 connection, so nothing reaches the app without a live key of some tenant.
 
-The tenant of the key travels on in `scope["state"]["tenant"]`.
+The tenant of the key travels on in `scope["state"]["tenant"]`. When the request
+carries an access token, the user and session it names are read in the same query
+(`scope["state"]["early_read"]`), for the GraphQL context to use once it has
+verified the token.
 """
 
 import time
@@ -13,9 +16,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from auth.opaque import digest
-from errors import BadRequest, InvalidApiKey, ServiceUnavailable
+from auth.tokens import bearer_token, named_session
+from errors import BadRequest, InvalidApiKey, ServiceUnavailable, Unauthenticated
 from models import ApiKey
 from models.db import close_database, is_unavailable
+from models.session import EarlyRead, live_key_and_user
 from web.responses import error_response
 
 ALLOWED_METHODS = frozenset({"GET", "POST", "OPTIONS"})
@@ -45,8 +50,11 @@ class ApiKeyMiddleware:
         if self.is_public(scope):
             await self.app(scope, receive, send)
             return
+        headers = Headers(scope=scope)
         try:
-            api_key = self.live_key(Headers(scope=scope).getlist("x-api-key"))
+            api_key, early_read = self.live_key(
+                headers.getlist("x-api-key"), headers.getlist("authorization")
+            )
         except DatabaseError as error:
             if not is_unavailable(error):
                 raise
@@ -57,16 +65,23 @@ class ApiKeyMiddleware:
         if api_key is None:
             await self.refuse(scope, receive, send)
             return
-        scope.setdefault("state", {})["tenant"] = api_key.tenant
+        state = scope.setdefault("state", {})
+        state["tenant"], state["early_read"] = api_key.tenant, early_read
         await self.app(scope, receive, send)
 
-    def live_key(self, values: list[str]) -> ApiKey | None:
+    def live_key(
+        self, values: list[str], authorization: list[str]
+    ) -> tuple[ApiKey | None, EarlyRead | None]:
         if len(values) != 1 or not values[0]:
-            return None
-        api_key = ApiKey.live_by_digest(digest(values[0]))
+            return None, None
+        try:
+            named = named_session(bearer_token(authorization))
+        except Unauthenticated:
+            named = None
+        api_key, early_read = live_key_and_user(digest(values[0]), named)
         if api_key is not None:
             self.mark_used(api_key)
-        return api_key
+        return api_key, early_read
 
     def mark_used(self, api_key: ApiKey) -> None:
         now = time.monotonic()

@@ -98,6 +98,31 @@ def read_access_token(
         raise Unauthenticated("Invalid access token.") from None
 
 
+def bearer_token(authorization: Sequence[str]) -> str:
+    """The token of the request's one `Authorization: Bearer <token>` header."""
+    if len(authorization) != 1:
+        raise Unauthenticated()
+    scheme, _, token = authorization[0].partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Use an 'Authorization: Bearer <token>' header.")
+    return token.strip()
+
+
+def named_session(token: str) -> tuple[UUID, UUID] | None:
+    """The user and session a token names, NOT verified: only to read them early.
+
+    What is read with these may be used only once `read_access_token` has
+    verified the token and found that it names the same user and session.
+    """
+    if len(token) > MAX_TOKEN_LENGTH:
+        return None
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return UUID(claims["sub"]), UUID(claims["sid"])
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError):
+        return None
+
+
 def _signing_secret(header: dict[str, Any], secrets: Sequence[str]) -> str:
     if header.get("typ") != TOKEN_TYPE:
         raise jwt.InvalidTokenError("not an access token")

@@ -80,6 +80,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
         context = Context(
             tenant=request.state.tenant,
+            early_read=request.scope["state"].get("early_read"),
             settings=self.settings,
             hasher=self.hasher,
             limits=self.limits,
