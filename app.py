@@ -6,6 +6,7 @@ settings. The command line lives in server.py.
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 
@@ -157,7 +158,11 @@ def schema_sdl() -> str:
 def app_from_env() -> Starlette:
     """The factory uvicorn's workers call (new processes, when there are several)."""
     configure_logging()
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    # Modules, the schema and its caches live as long as the process: move them
+    # out of the collector's reach, so its full passes stop rescanning them.
+    gc.freeze()
+    return app
 
 
 def configure_logging() -> None:

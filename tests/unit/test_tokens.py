@@ -1,5 +1,6 @@
 """auth/tokens.py as pure functions: secrets and "now" are parameters."""
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -7,7 +8,13 @@ from uuid import UUID, uuid4
 import jwt
 import pytest
 
-from auth.tokens import TokenClaims, issue_access_token, key_id, read_access_token
+from auth.tokens import (
+    TokenClaims,
+    issue_access_token,
+    key_id,
+    named_session,
+    read_access_token,
+)
 from errors import Unauthenticated
 
 SECRET = "unit-secret-" + "s" * 40
@@ -146,3 +153,35 @@ def test_token_longer_than_the_limit_is_refused_before_decoding() -> None:
 def test_key_id_names_a_secret_without_containing_it() -> None:
     assert key_id(SECRET) == key_id(SECRET) != key_id(PREVIOUS)
     assert SECRET[:16] not in key_id(SECRET)
+
+
+def b64url_json(value: dict[str, Any]) -> str:
+    return jwt.utils.base64url_encode(jwt.utils.force_bytes(json.dumps(value))).decode()
+
+
+def test_header_changed_after_signing_is_refused() -> None:
+    # The secret is chosen by the header's kid before verifying: a header edited
+    # to name another listed secret, or another type, breaks the signature.
+    token = issued()
+    _, payload, signature = token.split(".")
+    for change in ({"kid": key_id(PREVIOUS)}, {"typ": "JWT"}, {"alg": "none"}):
+        edited = {**jwt.get_unverified_header(token), **change}
+        forged = f"{b64url_json(edited)}.{payload}.{signature}"
+        assert refusal(forged, secrets=(SECRET, PREVIOUS)).code == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["", "a.b", "a.b.c.d", "!!!.???.***", "e30.e30.", "W10.W10.x", "a" * 3000],
+)
+def test_malformed_tokens_name_no_session_and_are_refused(token: str) -> None:
+    assert named_session(token) is None
+    assert refusal(token).code == "UNAUTHENTICATED"
+
+
+def test_a_token_names_its_user_and_session_before_it_is_verified() -> None:
+    assert named_session(issued()) == (USER_ID, SESSION_ID)
+    # Unverified: even a token of an unknown secret names them. Only a read
+    # whose token then verifies may use what was looked up with these.
+    assert named_session(issued(secret="x" * 48)) == (USER_ID, SESSION_ID)
+    assert refusal(issued(secret="x" * 48)).code == "UNAUTHENTICATED"
