@@ -25,7 +25,7 @@ from auth.rate_limits import RateLimits
 from mail import Mailer
 from models.db import close_database, migrate, open_database
 from models.session import purge_ended_sessions
-from provisioning import ensure_dev_tenant
+from provisioning import ensure_dev_tenant, retire_dev_tenant
 from schema import build_schema
 from settings import Settings
 from web.body_limit import BodyLimit
@@ -143,10 +143,12 @@ async def purge_periodically() -> None:
 
 
 def prepare_database(settings: Settings) -> None:
-    """Connect, migrate, and in development make sure the dev tenant exists."""
+    """Connect, migrate, and give the dev tenant its key (development) or none."""
     open_database(settings.database_url, timeout=settings.database_timeout)
     migrate()
-    if not settings.is_production:
+    if settings.is_production:
+        retire_dev_tenant()
+    else:
         ensure_dev_tenant(settings.dev_api_key)
 
 

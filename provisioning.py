@@ -27,10 +27,46 @@ DEV_TENANT = "dev"
 
 def ensure_dev_tenant(api_key: str) -> None:
     tenant = Tenant.by_name(DEV_TENANT) or _add_tenant_racing(DEV_TENANT)
-    if ApiKey.live_by_digest(digest(api_key)) is None:
-        # Another worker may add it at the same moment; one row is enough.
-        with contextlib.suppress(IntegrityError), database.atomic():
-            add_api_key(tenant, api_key)
+    if ApiKey.live_by_digest(digest(api_key)) is not None:
+        return
+    if _restore_dev_key(tenant, api_key):
+        return
+    # Another worker may add it at the same moment; one row is enough.
+    with contextlib.suppress(IntegrityError), database.atomic():
+        add_api_key(tenant, api_key)
+
+
+def retire_dev_tenant() -> None:
+    """Revoke every live key of the dev tenant, each audited.
+
+    Production serves no dev tenant, whatever the database was used for before:
+    its key is published, so a database that once served development must not
+    keep it working.
+    """
+    tenant = Tenant.by_name(DEV_TENANT)
+    if tenant is None:
+        return
+    for api_key in ApiKey.of_tenant(tenant):
+        if api_key.revoked_at is None:
+            revoke_api_key(api_key.id)
+
+
+def _restore_dev_key(tenant: Tenant, api_key: str) -> bool:
+    """Bring back the dev key that a production start revoked (digests are unique)."""
+    with database.atomic():
+        restored = (
+            ApiKey.update(revoked_at=None)
+            .where(
+                (ApiKey.tenant == tenant)
+                & (ApiKey.digest == digest(api_key))
+                & ApiKey.revoked_at.is_null(False)
+            )
+            .execute()
+        )
+        if restored:
+            detail = f"{shown_prefix(api_key)} restored for development"
+            AuditEvent.record(tenant, Action.API_KEY_CREATED, detail=detail)
+    return bool(restored)
 
 
 def _add_tenant_racing(name: str) -> Tenant:

@@ -39,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if command == "serve":
         return serve(settings, args)
+    if creates_for_dev_tenant(settings, args):
+        print(
+            f"error: the tenant {DEV_TENANT!r} exists only in development; "
+            "a production start revokes its keys",
+            file=sys.stderr,
+        )
+        return 1
     open_database(settings.database_url, timeout=settings.database_timeout)
     try:
         applied = migrate()
@@ -85,6 +92,14 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
+
+
+def creates_for_dev_tenant(settings: Settings, args: argparse.Namespace) -> bool:
+    """Production revokes the dev tenant's keys at start: a new one would not last."""
+    if not settings.is_production or args.command not in ("tenant", "key"):
+        return False
+    name = getattr(args, "name", None) or getattr(args, "tenant", None)
+    return bool(args.action == "create" and name == DEV_TENANT)
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:

@@ -157,6 +157,19 @@ def test_key_create_for_unknown_tenant_fails(environ: dict[str, str]) -> None:
     assert "error: no tenant named 'nobody'" in run.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [("tenant", "create", "dev"), ("key", "create", "dev")],
+    ids=["tenant create", "key create"],
+)
+def test_production_refuses_to_create_the_dev_tenant_or_its_keys(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    run = run_cli(production(tmp_path), *command)
+    assert (run.returncode, run.stdout) == (1, "")
+    assert "error: the tenant 'dev' exists only in development" in run.stderr
+
+
 # ---- settings that refuse to start ---------------------------------------------
 
 
