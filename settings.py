@@ -5,8 +5,10 @@ no module-level instance. A bad value raises `SettingsError` naming the variable
 """
 
 import contextlib
+import math
 import os
 import secrets
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,9 @@ from mail import SmtpServer
 PREFIX = "USER_SERVICE_"
 DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
 MIN_SECRET_BYTES = 32
+# NIST SP 800-63B asks for at least 64 bits of entropy in session secrets.
+MIN_SECRET_BITS = 64
+GENERATE_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
 DEV_SECRET_FILE = "jwt-secret"  # noqa: S105  # a file name
 DEV_DATA_KEY_FILE = "data-key"
 
@@ -163,6 +168,37 @@ class Settings:
             raise SettingsError(f"{PREFIX}REFRESH_REUSE_GRACE must be 0 or more.")
         if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
             raise SettingsError(f"{PREFIX}DEV_API_KEY must be a non-empty key.")
+        if self.is_production:
+            self._check_production_secrets()
+            if {"*", "null"} & set(self.cors_origins):
+                raise SettingsError(
+                    f"{PREFIX}CORS_ORIGINS may not hold * or null in production: "
+                    "list the origins of your frontends, e.g. https://app.example.com"
+                )
+
+    def _check_production_secrets(self) -> None:
+        """Refuse secrets that are guessable, or one secret doing two jobs."""
+        named = [
+            ("JWT_SECRET", self.jwt_secret),
+            ("DATA_KEY", self.data_key),
+            *(("JWT_PREVIOUS_SECRETS", secret) for secret in self.jwt_previous_secrets),
+        ]
+        for name, secret in named:
+            if _is_guessable(str(secret)):
+                raise SettingsError(
+                    f"{PREFIX}{name} is guessable (a short piece repeated, or too "
+                    f"few different characters); generate one with: {GENERATE_COMMAND}"
+                )
+        data_key = str(self.data_key)
+        if data_key == str(self.jwt_secret):
+            raise SettingsError(
+                f"{PREFIX}DATA_KEY must differ from {PREFIX}JWT_SECRET; generate "
+                f"one with: {GENERATE_COMMAND}"
+            )
+        if data_key in map(str, self.jwt_previous_secrets):
+            raise SettingsError(
+                f"{PREFIX}JWT_PREVIOUS_SECRETS must not hold {PREFIX}DATA_KEY."
+            )
 
 
 def _read(config: Config, name: str, cast: type[T], default: T) -> T:
@@ -222,9 +258,24 @@ def _strong_secret(name: str, value: str) -> Secret:
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise SettingsError(
             f"{PREFIX}{name} must be at least {MIN_SECRET_BYTES} bytes; generate one "
-            'with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            f"with: {GENERATE_COMMAND}"
         )
     return Secret(value)
+
+
+def _is_guessable(secret: str) -> bool:
+    """Whether a secret is plainly weak, whatever its length.
+
+    Weak: one short piece repeated ("x" * 40, "abcd" * 8), or under
+    MIN_SECRET_BITS by a generous estimate: its length times the entropy of its
+    character frequencies, which ignores their order. Random secrets pass
+    easily: 32 hex digits score about 115 bits, token_urlsafe(48) about 330.
+    """
+    if secret in (secret + secret)[1:-1]:
+        return True
+    counts = Counter(secret).values()
+    bits = -sum(count * math.log2(count / len(secret)) for count in counts)
+    return bits < MIN_SECRET_BITS
 
 
 def _required_secret(
@@ -237,8 +288,7 @@ def _required_secret(
     if production:
         raise SettingsError(
             f"{PREFIX}{name} is required in production (at least "
-            f"{MIN_SECRET_BYTES} bytes); generate one with: "
-            'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            f"{MIN_SECRET_BYTES} bytes); generate one with: {GENERATE_COMMAND}"
         )
     return Secret(_dev_secret(data_dir / dev_file))
 

@@ -20,7 +20,7 @@ from app import create_app
 from models.db import MIGRATIONS, close_database, migrate, open_database
 from provisioning import new_tenant
 from settings import Settings
-from tests.conftest import PASSWORD, Api, make_environ
+from tests.conftest import JWT_SECRET, PASSWORD, Api, make_environ
 
 PROJECT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30
@@ -196,6 +196,30 @@ def test_serve_in_production_with_31_byte_jwt_secret_exits_at_once(
     assert run.returncode != 0
     assert "USER_SERVICE_JWT_SECRET" in run.stderr
     assert "s" * 31 not in run.stderr
+
+
+WEAK_PRODUCTION = {
+    "JWT secret of one character": ("USER_SERVICE_JWT_SECRET", "x" * 48),
+    "data key equal to the JWT secret": ("USER_SERVICE_DATA_KEY", JWT_SECRET),
+    "CORS for every origin": ("USER_SERVICE_CORS_ORIGINS", "*"),
+}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), list(WEAK_PRODUCTION.values()), ids=list(WEAK_PRODUCTION)
+)
+def test_serve_in_production_with_a_weak_setting_exits_with_one_line_naming_it(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    environ = production(tmp_path, **{variable: value})
+    run = run_cli(environ, "serve", "--port", str(free_port()))
+    assert run.returncode == 2
+    assert run.stdout == ""
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(f"error: {variable} "), line
+    assert JWT_SECRET not in line
+    assert "x" * 48 not in line
+    assert not (tmp_path / "users.db").exists()
 
 
 def test_bad_integer_setting_refuses_to_start_naming_it(tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from settings import DEFAULT_DEV_API_KEY, Settings, SettingsError
 
-SECRET = "s" * 32
+# 32 bytes each, as random as production needs: no piece repeats.
+SECRET = "k7Qp2VxZ9mLr4TbN8wEy6HsJ3dFg5CuA"
 OTHER_SECRET = "o" * 40
-DATA_KEY = "d" * 32
+DATA_KEY = "Wd3Rz8NcYq5Lp2Xv7Gm4Tj9Hb6Ks1Fe0"
 
 
 def settings_from(tmp_path: Path, **env: str) -> Settings:
@@ -138,7 +139,9 @@ def test_production_with_weak_jwt_secret_is_refused(
 
 
 @pytest.mark.parametrize(
-    "secret", ["s" * 32, "é" * 16], ids=["32 ASCII bytes", "32 UTF-8 bytes"]
+    "secret",
+    [SECRET, "éèêëàâäî0123456789abcdef"],
+    ids=["32 ASCII bytes", "32 UTF-8 bytes"],
 )
 def test_production_accepts_a_32_byte_jwt_secret(tmp_path: Path, secret: str) -> None:
     settings = production_from(tmp_path, JWT_SECRET=secret)
@@ -279,3 +282,79 @@ def test_production_bcrypt_cost_below_10_is_refused(tmp_path: Path) -> None:
 
 def test_production_accepts_bcrypt_cost_10(tmp_path: Path) -> None:
     assert production_from(tmp_path, BCRYPT_COST="10").bcrypt_cost == 10
+
+
+# ---- production refuses guessable secrets and open CORS --------------------------
+
+GUESSABLE = {
+    "one character repeated": "x" * 48,
+    "a short piece repeated": "abcd" * 12,
+    "a long piece repeated": "0123456789abcdef" * 3,
+    "almost one character": "a" * 47 + "b",
+}
+
+
+@pytest.mark.parametrize("secret", list(GUESSABLE.values()), ids=list(GUESSABLE))
+@pytest.mark.parametrize("name", ["JWT_SECRET", "DATA_KEY", "JWT_PREVIOUS_SECRETS"])
+def test_production_refuses_a_guessable_secret_naming_the_variable(
+    tmp_path: Path, name: str, secret: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        production_from(tmp_path, **{name: secret})
+    message = str(error.value)
+    assert re.search(rf"\bUSER_SERVICE_{name} is guessable\b", message), message
+    assert secret not in message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "9f86d081884c7d659a2feaa0c55ad015",  # 32 hex digits
+        "Zx3_hV9-qLw2Tr8Yb5Nc1Jk7Mf4Gd6Sa0Pe2Ui8Oy3Ht5Rl9Bw1Cq4Dv7Ej6Fn0A",
+        "test-secret-" + "x" * 40,  # the suite's own, of about 70 bits
+    ],
+    ids=["hex", "token_urlsafe(48)", "mostly one character, still 64 bits"],
+)
+def test_production_accepts_a_secret_of_64_bits_or_more(
+    tmp_path: Path, secret: str
+) -> None:
+    assert str(production_from(tmp_path, JWT_SECRET=secret).jwt_secret) == secret
+
+
+def test_development_does_not_judge_a_given_secret(tmp_path: Path) -> None:
+    assert str(settings_from(tmp_path, JWT_SECRET="x" * 32).jwt_secret) == "x" * 32
+
+
+def test_production_refuses_a_data_key_equal_to_the_jwt_secret(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as error:
+        production_from(tmp_path, DATA_KEY=SECRET)
+    message = str(error.value)
+    assert "USER_SERVICE_DATA_KEY must differ from USER_SERVICE_JWT_SECRET" in message
+    assert SECRET not in message
+
+
+def test_production_refuses_a_previous_secret_equal_to_the_data_key(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        production_from(tmp_path, JWT_PREVIOUS_SECRETS=DATA_KEY)
+    message = str(error.value)
+    assert "USER_SERVICE_JWT_PREVIOUS_SECRETS must not hold" in message
+    assert DATA_KEY not in message
+
+
+@pytest.mark.parametrize(
+    "origins", ["*", "null", "https://app.example, *"], ids=["*", "null", "* in a list"]
+)
+def test_production_refuses_cors_for_every_origin(tmp_path: Path, origins: str) -> None:
+    with pytest.raises(SettingsError, match=r"\bUSER_SERVICE_CORS_ORIGINS\b"):
+        production_from(tmp_path, CORS_ORIGINS=origins)
+
+
+def test_production_accepts_listed_cors_origins(tmp_path: Path) -> None:
+    settings = production_from(tmp_path, CORS_ORIGINS="https://app.example")
+    assert settings.cors_origins == ("https://app.example",)
+
+
+def test_development_allows_cors_for_every_origin(tmp_path: Path) -> None:
+    assert settings_from(tmp_path, CORS_ORIGINS="*").cors_origins == ("*",)
