@@ -24,6 +24,7 @@ from auth.middleware import ApiKeyMiddleware
 from auth.rate_limits import RateLimits
 from mail import Mailer
 from models.db import close_database, migrate, open_database
+from models.files import make_sqlite_files_private
 from models.session import purge_ended_sessions
 from provisioning import ensure_dev_tenant, retire_dev_tenant
 from schema import build_schema
@@ -144,6 +145,7 @@ async def purge_periodically() -> None:
 
 def prepare_database(settings: Settings) -> None:
     """Connect, migrate, and give the dev tenant its key (development) or none."""
+    make_sqlite_files_private(settings.database_url)
     open_database(settings.database_url, timeout=settings.database_timeout)
     migrate()
     if settings.is_production:

@@ -21,6 +21,7 @@ from app import configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
 from models import ApiKey, AuditEvent, Tenant, TenantExists
 from models.db import close_database, migrate, open_database
+from models.files import make_sqlite_files_private
 from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
 from settings import Settings, SettingsError
 
@@ -46,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    make_sqlite_files_private(settings.database_url)
     open_database(settings.database_url, timeout=settings.database_timeout)
     try:
         applied = migrate()

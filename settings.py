@@ -301,7 +301,7 @@ def _previous_secrets(config: Config) -> tuple[Secret, ...]:
 def _dev_secret(path: Path) -> str:
     """Read a development secret, creating it (mode 0600) on first use."""
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         draft = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as file:
