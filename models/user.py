@@ -1,4 +1,4 @@
-"""Users: one account per (tenant, lower-cased email), enforced by a unique index."""
+"""Users: one account per (tenant, folded email), enforced by a unique index."""
 
 from enum import StrEnum
 from typing import Any, Self
@@ -17,6 +17,7 @@ from peewee import (
 
 from models.db import BaseModel, database, utcnow
 from models.tenant import Tenant
+from validation import email_key
 
 PROFILE_FIELDS = ("city", "organization", "designation", "mobile")
 
@@ -38,7 +39,8 @@ class User(BaseModel):
     id = UUIDField(primary_key=True, default=uuid4)
     tenant = ForeignKeyField(Tenant, backref="users", on_delete="CASCADE")
     email = CharField(max_length=254)
-    # The lower-cased email: what uniqueness and look-ups use.
+    # validation.email_key(email): what uniqueness and look-ups use. A later
+    # account of a collision that migration 0007 found keeps legacy_key(email).
     email_key = CharField(max_length=254)
     password_hash = CharField(max_length=100)
     role = CharField(max_length=10, default=Role.USER.value)
@@ -88,9 +90,15 @@ class User(BaseModel):
 
     @classmethod
     def by_email(cls, tenant: Tenant | UUID, email: str) -> Self | None:
-        return cls.get_or_none(
-            (cls.tenant == tenant) & (cls.email_key == email.lower())
-        )
+        """The account a normalized address names: the one holding its folded
+        key, unless a later account of a collision answers to this spelling."""
+        keys = (email_key(email), legacy_key(email))
+        query = cls.select().where((cls.tenant == tenant) & cls.email_key.in_(keys))
+        return min(query, key=lambda user: user.email_key == keys[0], default=None)
+
+    def is_named_by(self, email: str) -> bool:
+        """Whether a normalized address names this account, without a query."""
+        return self.email_key in (email_key(email), legacy_key(email))
 
     @classmethod
     def by_id(cls, tenant: Tenant | UUID, user_id: UUID) -> Self | None:
@@ -110,7 +118,7 @@ class User(BaseModel):
         """A page of the tenant's accounts in email order, and how many match."""
         condition = cls.tenant == tenant
         if search:
-            condition &= cls.email_key.contains(search.lower())  # wildcards escaped
+            condition &= cls.email_key.contains(email_key(search))  # escaped
         if role is not None:
             condition &= cls.role == role.value
         if active is not None:
@@ -131,7 +139,7 @@ class User(BaseModel):
                 return cls.create(
                     tenant=tenant,
                     email=email,
-                    email_key=email.lower(),
+                    email_key=email_key(email),
                     password_hash=password_hash,
                     **fields,
                 )
@@ -170,6 +178,13 @@ class User(BaseModel):
         fresh = model.by_id(self.tenant_id, self.id)
         assert fresh is not None  # noqa: S101  # updated inside this transaction
         return fresh
+
+
+def legacy_key(email: str) -> str:
+    """The key of a later account of a collision (see migration 0007): its old
+    lower-cased key with the "@" made a space. Every folded key holds an "@",
+    so no sign-up can ever take it."""
+    return email.lower().replace("@", " ")
 
 
 def _lock_tenant(tenant_id: UUID) -> None:

@@ -11,7 +11,7 @@ from models import Action, MfaChallenge, User
 from resolvers.auth_payload import open_session
 from schema.context import Context
 from schema.types import AuthPayload
-from validation import check_login_password, normalize_email
+from validation import check_login_password, email_key, normalize_email
 
 
 async def login(
@@ -55,6 +55,6 @@ def find_account(context: Context, email: str) -> User | None:
 def account_key(email: str) -> str:
     """What failed logins are counted against, known account or not."""
     try:
-        return normalize_email(email).lower()
+        return email_key(normalize_email(email))
     except BadUserInput:
-        return email.strip().lower()[:254].encode("utf-8", "replace").decode()
+        return email_key(email.strip()[:254].encode("utf-8", "replace").decode())

@@ -52,15 +52,15 @@ def find_editable(context: Context, actor: User, email: str) -> User:
     """The account to edit. A USER may name only themselves, existing or not,
     so other accounts' existence is not revealed to them."""
     try:
-        key = normalize_email(email).lower()
+        names_actor = actor.is_named_by(normalize_email(email))
     except BadUserInput:
-        key = None
-    if not actor.is_admin and key != actor.email_key:
+        names_actor = False
+    if not actor.is_admin and not names_actor:
         context.audit(
             Action.ACCESS_DENIED, actor=actor, detail="updateProfile of another"
         )
         raise Forbidden("You may edit only your own profile.")
-    if key == actor.email_key:
+    if names_actor:
         return actor  # read afresh for this request already
     return find_in_tenant(actor.tenant_id, email)
 

@@ -5,19 +5,25 @@ to run from several hosts at the same moment."""
 
 import importlib
 import inspect
+import logging
 import pkgutil
 import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from peewee import SQL, Database, Model, Table
+from playhouse.migrations import Runner
 from playhouse.schema_diff import diff_models
+from starlette.testclient import TestClient
 
 import models
+from app import create_app
+from auth.passwords import hash_password
 from models.db import (
     MIGRATIONS,
     BaseModel,
@@ -25,8 +31,12 @@ from models.db import (
     database,
     migrate,
     open_database,
+    utcnow,
 )
-from tests.conftest import make_environ
+from models.tenant import Tenant
+from models.user import User
+from settings import Settings
+from tests.conftest import Api, make_environ
 from tests.servers import APP_DIR, CLI_SECONDS, process_environ
 
 HISTORY_TABLE = "schema_migration"
@@ -169,3 +179,134 @@ def test_four_migrate_commands_at_once_all_succeed_and_apply_each_migration_once
         assert not diff_models(db, all_models())
     finally:
         close_database()
+
+
+# ---- 0007: email keys folded (NFKC + casefold) instead of lower-cased
+
+# Two accounts each that lower() kept apart but folding makes one, and their
+# other spellings. Ruff flags the letters as look-alikes (RUF001): the point here.
+FINAL_SIGMA = "σας@x.io"
+CAPITALS = "ΣΑΣ@x.io"
+MEDIAL_SIGMA = "σασ@x.io"  # noqa: RUF001
+MEDIAL_TITLE = "Σασ@x.io"
+FULLWIDTH = "ａｄｍｉｎ@a.io"  # noqa: RUF001
+FULLWIDTH_CAPITALS = "ＡＤＭＩＮ@a.io"  # noqa: RUF001
+# 15 times U+FDFA, which NFKC unfolds into 18 characters each: too long a key.
+UNFOLDABLE = "\ufdfa" * 15 + "@x.io"
+
+
+def migrate_up_to(name: str) -> None:
+    Runner(database.obj, directory=str(MIGRATIONS)).up(target=name)
+
+
+def add_account(tenant: Tenant, email: str, password: str, *, age_days: int) -> None:
+    """An account as the code before 0007 stored it: keyed by lower()."""
+    born = utcnow() - timedelta(days=age_days)
+    User.create(
+        tenant=tenant,
+        email=email,
+        email_key=email.lower(),
+        password_hash=hash_password(password, cost=4),
+        created_at=born,
+        updated_at=born,
+    )
+
+
+def logged_in_email(api: Api, email: str, password: str) -> str | None:
+    result = api.login(email, password)
+    return result.data["login"]["user"]["email"] if result.data else None
+
+
+def collision_report(accounts: list[str]) -> str:
+    return (
+        f"tenant 'dev': accounts {', '.join(map(repr, accounts))} are one address"
+        " now that emails are compared case-folded;"
+        f" {accounts[0]!r} keeps it, and the others log in only with their own"
+        " spellings. Change or remove the others."
+    )
+
+
+def test_accounts_one_under_folded_keys_are_reported_kept_and_still_log_in(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Accounts that lower() kept apart but folding makes one: the oldest takes
+    the folded key, a later one keeps its own spellings, and the operator is
+    told. Nothing is merged or dropped."""
+    settings = Settings.from_env(make_environ(tmp_path))
+    open_database(settings.database_url)
+    migrate_up_to("0006_email_tokens")
+    dev = Tenant.create(name="dev")
+    add_account(dev, FINAL_SIGMA, "Older-pw1!", age_days=2)
+    add_account(dev, MEDIAL_SIGMA, "Later-pw1!", age_days=1)
+    add_account(dev, "admin@a.io", "Older-pw1!", age_days=2)
+    add_account(dev, FULLWIDTH, "Later-pw1!", age_days=1)
+    add_account(dev, "ann@x.io", "Other-pw1!", age_days=1)
+    add_account(dev, UNFOLDABLE, "Other-pw1!", age_days=1)
+    caplog.set_level(logging.WARNING, logger="user_service.migrations")
+    with TestClient(create_app(settings)) as client:  # migrates
+        api = Api(client, settings.dev_api_key, settings)
+        logins = {
+            spelling: logged_in_email(api, spelling, password)
+            for spelling, password in [
+                (FINAL_SIGMA, "Older-pw1!"),
+                (CAPITALS, "Older-pw1!"),
+                (MEDIAL_SIGMA, "Later-pw1!"),
+                (MEDIAL_TITLE, "Later-pw1!"),
+                ("admin@a.io", "Older-pw1!"),
+                ("ADMIN@a.io", "Older-pw1!"),
+                (FULLWIDTH, "Later-pw1!"),
+                (FULLWIDTH_CAPITALS, "Later-pw1!"),
+                ("ann@x.io", "Other-pw1!"),
+                (UNFOLDABLE, "Other-pw1!"),
+            ]
+        }
+        taken = [api.sign_up(email).error_code for email in (CAPITALS, "Admin@a.io")]
+    close_database()
+    assert logins == {
+        FINAL_SIGMA: FINAL_SIGMA,
+        CAPITALS: FINAL_SIGMA,
+        MEDIAL_SIGMA: MEDIAL_SIGMA,
+        MEDIAL_TITLE: MEDIAL_SIGMA,
+        "admin@a.io": "admin@a.io",
+        "ADMIN@a.io": "admin@a.io",
+        FULLWIDTH: FULLWIDTH,
+        FULLWIDTH_CAPITALS: FULLWIDTH,
+        "ann@x.io": "ann@x.io",
+        UNFOLDABLE: UNFOLDABLE,
+    }
+    assert taken == ["EMAIL_TAKEN", "EMAIL_TAKEN"]
+    reports = [
+        (record.levelname, record.getMessage())
+        for record in caplog.records
+        if record.name == "user_service.migrations"
+    ]
+    assert sorted(reports) == sorted(
+        [
+            ("WARNING", collision_report([FINAL_SIGMA, MEDIAL_SIGMA])),
+            ("WARNING", collision_report(["admin@a.io", FULLWIDTH])),
+            (
+                "WARNING",
+                f"tenant 'dev': the folded email key of {UNFOLDABLE!r} is too long;"
+                " they log in only with their own spellings. Change their addresses.",
+            ),
+        ]
+    )
+
+
+def test_folded_email_keys_go_back_to_lower_case_when_migrated_down(
+    migrated_url: str,
+) -> None:
+    db = open_database(migrated_url)
+    migrate_up_to("0006_email_tokens")
+    dev = Tenant.create(name="dev")
+    add_account(dev, FINAL_SIGMA, "Older-pw1!", age_days=2)
+    add_account(dev, MEDIAL_SIGMA, "Later-pw1!", age_days=1)
+    add_account(dev, "Straße@x.io", "Other-pw1!", age_days=1)
+    migrate()
+    keys = sorted(user.email_key for user in User.select())
+    assert keys == sorted(
+        ["strasse@x.io", MEDIAL_SIGMA, MEDIAL_SIGMA.replace("@", " ")]
+    )
+    Runner(db, directory=str(MIGRATIONS)).down(target="0007_folded_email_keys")
+    keys = sorted(user.email_key for user in User.select())
+    assert keys == sorted(["straße@x.io", FINAL_SIGMA, MEDIAL_SIGMA])

@@ -43,6 +43,17 @@ def is_clean_text(value: str) -> bool:
     )
 
 
+def email_key(email: str) -> str:
+    """What uniqueness and look-ups compare: NFKC, then full case folding.
+
+    Capital, final and medial sigma fold to one key, and so do fullwidth
+    letters and their ASCII twins, or "ß" and "ss".
+    NFKC once more after folding makes canonically equal folds one key too.
+    """
+    folded = unicodedata.normalize("NFKC", email).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
 def normalize_email(raw: str, *, field: str = "email") -> str:
     """The trimmed, normalized email, or BadUserInput for `field`."""
     email = raw.strip()
@@ -87,6 +98,11 @@ def check_sign_up(
         email = normalize_email(email)
     except BadUserInput as error:
         problems |= error.fields
+    else:
+        # Compatibility characters may unfold into more (one "ﷺ" into 18): the
+        # key must fit where the address fits.
+        if len(email_key(email)) > MAX_EMAIL_LENGTH:
+            problems["email"] = "Email is not a valid address."
     if problem := password_problem(password, email=email):
         problems["password"] = problem
     try:

@@ -140,6 +140,85 @@ def test_sign_up_of_an_email_in_another_case_is_email_taken(
     assert api.login("ann@x.io", "0ther-Pw!").error_code == "UNAUTHENTICATED"
 
 
+# The contract's examples of spellings that lower() kept apart but NFKC and full
+# case folding make one. Ruff flags their letters as look-alikes of Latin ones
+# (RUF001): that is the point here.
+FINAL_SIGMA = "σας@x.io"
+MEDIAL_SIGMA = "σασ@x.io"  # noqa: RUF001
+CAPITALS = "ΣΑΣ@x.io"
+FULLWIDTH = "ａｄｍｉｎ@a.io"  # noqa: RUF001
+FOLDED_SPELLINGS = [
+    pytest.param(FINAL_SIGMA, CAPITALS, id="capital sigma"),
+    pytest.param(FINAL_SIGMA, MEDIAL_SIGMA, id="final sigma as medial"),
+    pytest.param("admin@a.io", FULLWIDTH, id="fullwidth letters"),
+    pytest.param("straße@x.io", "STRASSE@x.io", id="sharp s"),
+]
+
+
+@pytest.mark.parametrize(("email", "variant"), FOLDED_SPELLINGS)
+def test_sign_up_of_a_case_folded_variant_is_email_taken(
+    api: Api, email: str, variant: str
+) -> None:
+    api.sign_up(email).ok()
+    result = api.sign_up(variant, "0ther-Pw!")
+    assert result.error_code == "EMAIL_TAKEN"
+    assert result.data is None
+    assert api.login(email, "0ther-Pw!").error_code == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(("email", "variant"), FOLDED_SPELLINGS)
+def test_login_with_any_folded_spelling_reaches_the_one_account(
+    api: Api, email: str, variant: str
+) -> None:
+    account = api.sign_up(email).ok()["signUp"]
+    reached = api.login(variant).ok()["login"]["user"]
+    assert (reached["id"], reached["email"]) == (account["id"], email)
+
+
+def test_failed_logins_in_any_spelling_count_against_the_one_account(
+    api: Api,
+) -> None:
+    api.sign_up("admin@a.io").ok()
+    spellings = ["admin@a.io", "ADMIN@a.io", FULLWIDTH, FULLWIDTH.upper(), "Admin@A.io"]
+    for spelling in spellings:  # the per-account limit: 5 per 15 minutes
+        assert api.login(spelling, "wrong-Pw1!").error_code == "UNAUTHENTICATED"
+    assert api.login(FULLWIDTH, PASSWORD).error_code == "RATE_LIMITED"
+
+
+def test_me_shows_the_email_as_typed_at_sign_up(api: Api) -> None:
+    typed = CAPITALS.replace("x.io", "X.io")
+    assert api.sign_up(f" {typed} ").ok()["signUp"]["email"] == CAPITALS
+    assert api.me(api.token(MEDIAL_SIGMA)).ok()["me"]["email"] == CAPITALS
+
+
+def test_user_naming_themselves_in_another_spelling_edits_their_profile(
+    api: Api,
+) -> None:
+    token = api.user(FULLWIDTH)
+    updated = api.update_profile(token, email="ADMIN@a.io", city="Oslo").ok()
+    assert updated["updateProfile"]["email"] == FULLWIDTH
+    assert api.me(token).ok()["me"]["city"] == "Oslo"
+
+
+def test_admin_finds_an_account_by_any_spelling(admin_api: Api) -> None:
+    boss = admin_api.token("boss@acme.io")
+    admin_api.sign_up(FINAL_SIGMA).ok()
+    result = admin_api.update_profile(boss, email=CAPITALS.upper(), city="Oslo")
+    assert result.ok()["updateProfile"]["email"] == FINAL_SIGMA
+    found = admin_api.gql(
+        "query($search: String) {"
+        " users(search: $search) { edges { node { email } } } }",
+        {"search": CAPITALS.split("@")[0]},
+        token=boss,
+    ).ok()
+    assert found["users"]["edges"] == [{"node": {"email": FINAL_SIGMA}}]
+
+
+def test_email_whose_folded_form_is_too_long_is_bad_input(api: Api) -> None:
+    # One U+FDFA unfolds into 18 characters: 15 of them make 270, over 254.
+    assert_bad_input(api.sign_up("\ufdfa" * 15 + "@x.io"), "email")
+
+
 # ---- password rules -----------------------------------------------------------
 
 

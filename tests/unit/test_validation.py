@@ -9,6 +9,7 @@ from validation import (
     check_login_password,
     check_sign_up,
     clean_profile,
+    email_key,
     is_clean_text,
     normalize_email,
     password_problem,
@@ -59,6 +60,39 @@ def test_invalid_email_is_bad_input_for_its_field(raw: str) -> None:
     with pytest.raises(BadUserInput) as raised:
         normalize_email(raw, field="target")
     assert set(raised.value.fields) == {"target"}
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param("ann@x.io", "ANN@x.io", id="case"),
+        pytest.param("σας@x.io", "ΣΑΣ@x.io", id="final and capital sigma"),
+        pytest.param("σας@x.io", "σασ@x.io", id="final and medial sigma"),  # noqa: RUF001
+        pytest.param("admin@a.io", "ａｄｍｉｎ@a.io", id="fullwidth"),  # noqa: RUF001
+        pytest.param("straße@x.io", "STRASSE@x.io", id="sharp s"),
+        pytest.param("ﬁle@x.io", "file@x.io", id="ligature"),
+        pytest.param("e\u0301@x.io", "\u00e9@x.io", id="combining accent"),
+    ],
+)
+def test_spellings_of_one_address_share_its_key(one: str, other: str) -> None:
+    assert email_key(one) == email_key(other)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        pytest.param("ann@x.io", "anna@x.io", id="other letters"),
+        pytest.param("e@x.io", "\u00e9@x.io", id="accent"),
+        pytest.param("i@x.io", "\u0131@x.io", id="dotless i"),
+    ],
+)
+def test_different_addresses_have_different_keys(one: str, other: str) -> None:
+    assert email_key(one) != email_key(other)
+
+
+def test_email_key_is_stable_when_folded_again() -> None:
+    for email in ["ΣΑΣ@x.io", "ǰ@x.io", "ﷺ@x.io", "İ@x.io"]:
+        assert email_key(email_key(email)) == email_key(email)
 
 
 # ---- password -----------------------------------------------------------------
@@ -202,6 +236,14 @@ def test_check_sign_up_names_every_problem_at_once() -> None:
     with pytest.raises(BadUserInput) as raised:
         check_sign_up("not-an-email", "short", {"city": "x" * 101, "mobile": "1"})
     assert set(raised.value.fields) == {"email", "password", "city", "mobile"}
+
+
+def test_check_sign_up_refuses_an_email_whose_key_unfolds_past_254_characters() -> None:
+    # U+FDFA unfolds into 18 characters under NFKC: 15 of them make 270.
+    with pytest.raises(BadUserInput) as raised:
+        check_sign_up("\ufdfa" * 15 + "@x.io", "s3cret-Pw!", {})
+    assert set(raised.value.fields) == {"email"}
+    check_sign_up("\ufdfa" * 13 + "@x.io", "s3cret-Pw!", {})  # 234 + 5
 
 
 def test_check_sign_up_compares_the_password_with_the_normalized_email() -> None:
