@@ -24,6 +24,7 @@ from models.db import close_database, migrate, open_database
 from models.files import make_sqlite_files_private
 from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
 from settings import Settings, SettingsError
+from web.slow_clients import slow_client_guard
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -113,12 +114,20 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     if workers > 1:
         share_metrics_between_workers()
     print_banner(settings, host, port)
+    # uvicorn bounds neither how long a request may take to arrive nor how many
+    # connections a worker holds: this protocol does.
+    protocol = slow_client_guard(
+        header_timeout=settings.header_timeout,
+        body_timeout=settings.body_timeout,
+        max_connections=settings.max_connections,
+    )
     uvicorn.run(
         "app:app_from_env",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http=protocol,  # type: ignore[arg-type]  # uvicorn calls it like a class
         server_header=False,
         # Client addresses come from USER_SERVICE_TRUSTED_PROXIES alone; and
         # uvicorn's access log would print query strings, so RequestLog logs.

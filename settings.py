@@ -71,6 +71,9 @@ class Settings:
     max_aliases: int = 15
     max_tokens: int = 1000
     max_directives: int = 10
+    header_timeout: int = 10
+    body_timeout: int = 30
+    max_connections: int = 1000
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -149,6 +152,9 @@ class Settings:
             max_aliases=_positive(config, "MAX_ALIASES", cls.max_aliases),
             max_tokens=_positive(config, "MAX_TOKENS", cls.max_tokens),
             max_directives=_positive(config, "MAX_DIRECTIVES", cls.max_directives),
+            header_timeout=_positive(config, "HEADER_TIMEOUT", cls.header_timeout),
+            body_timeout=_positive(config, "BODY_TIMEOUT", cls.body_timeout),
+            max_connections=_positive(config, "MAX_CONNECTIONS", cls.max_connections),
             host=_read(config, "HOST", str, "127.0.0.1"),
             port=_positive(config, "PORT", 8000),
             workers=_positive(config, "WORKERS", 1),

@@ -91,6 +91,25 @@ def test_introspection_setting_in_production_turns_on_introspection_only(
     )
 
 
+def test_slow_client_bounds_have_defaults_and_come_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    defaults = settings_from(tmp_path)
+    assert (
+        defaults.header_timeout,
+        defaults.body_timeout,
+        defaults.max_connections,
+    ) == (10, 30, 1000)
+    given = settings_from(
+        tmp_path, HEADER_TIMEOUT="2", BODY_TIMEOUT="5", MAX_CONNECTIONS="50"
+    )
+    assert (given.header_timeout, given.body_timeout, given.max_connections) == (
+        2,
+        5,
+        50,
+    )
+
+
 def test_introspection_setting_in_development_can_turn_it_off(tmp_path: Path) -> None:
     assert settings_from(tmp_path, INTROSPECTION="false").introspection is False
 
@@ -262,6 +281,9 @@ BAD_VALUES = {
     "LOGIN_FAILURES_PER_ACCOUNT prose": ("LOGIN_FAILURES_PER_ACCOUNT", "lots"),
     "DEV_API_KEY blank": ("DEV_API_KEY", "  "),
     "DEV_API_KEY padded": ("DEV_API_KEY", " usk_padded "),
+    "HEADER_TIMEOUT zero": ("HEADER_TIMEOUT", "0"),
+    "BODY_TIMEOUT word": ("BODY_TIMEOUT", "slow"),
+    "MAX_CONNECTIONS negative": ("MAX_CONNECTIONS", "-1"),
 }
 
 
