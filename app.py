@@ -23,15 +23,15 @@ from auth.hashing import PasswordHasher
 from auth.middleware import ApiKeyMiddleware
 from auth.rate_limits import RateLimits
 from mail import Mailer
-from models.db import close_database, migrate, open_database
+from models.db import close_database, close_idle_connections, migrate, open_database
 from models.files import make_sqlite_files_private
 from models.session import purge_ended_sessions
+from models.workers import run, start_workers, stop_workers
 from provisioning import ensure_dev_tenant, retire_dev_tenant
 from schema import build_schema
 from settings import Settings
 from web.body_limit import BodyLimit
 from web.graphql_view import GRAPHIQL_ASSETS, GraphQLView, is_graphiql_page
-from web.headers import SecurityHeaders
 from web.health import healthz, readyz
 from web.metrics_endpoint import metrics
 from web.request_log import RequestLog
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> Starlette:
         storage_url=settings.redis_url,
         login_failures_per_account=settings.login_failures_per_account,
         login_failures_per_address=settings.login_failures_per_address,
+        guesses_per_address=settings.guesses_per_address,
         signups_per_address=settings.signups_per_address,
         code_failures_per_account=settings.code_failures_per_account,
         mail_requests_per_address=settings.mail_requests_per_address,
@@ -70,6 +71,10 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         prepare_database(settings)
+        close_database()  # the loop's own connection: requests use the threads'
+        start_workers(
+            threads=settings.database_threads, timeout=settings.database_timeout
+        )
         purging = asyncio.create_task(purge_periodically())
         mailing = asyncio.create_task(mailer.deliver_forever())
         try:
@@ -80,7 +85,8 @@ def create_app(settings: Settings) -> Starlette:
             purging.cancel()
             limits.close()
             hasher.close()
-            close_database()
+            stop_workers()
+            close_idle_connections()
 
     def is_public(scope: Scope) -> bool:
         if scope["path"] in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
@@ -93,14 +99,13 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/graphql", view, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/readyz", readyz, methods=["GET"]),
+            Route("/readyz", readyz(limits), methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             *graphiql_assets(settings),
         ],
         middleware=[
             *client_address_middleware(settings),
-            Middleware(RequestLog),
-            Middleware(SecurityHeaders),
+            Middleware(RequestLog, deadline=settings.database_timeout),
             # Outside the key check, so browsers' preflights get their answer.
             Middleware(
                 CORSMiddleware,
@@ -111,7 +116,11 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             ),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
-            Middleware(ApiKeyMiddleware, is_public=is_public),
+            Middleware(
+                ApiKeyMiddleware,
+                is_public=is_public,
+                secrets=[str(s) for s in accepted_secrets(settings)],
+            ),
         ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
@@ -133,11 +142,16 @@ def client_address_middleware(settings: Settings) -> list[Middleware]:
     return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)]
 
 
+def accepted_secrets(settings: Settings) -> list[object]:
+    """The current JWT secret first, then those still accepted in a rotation."""
+    return [settings.jwt_secret, *settings.jwt_previous_secrets]
+
+
 async def purge_periodically() -> None:
     """Keep the session tables small: ended sessions go after an hour."""
     while True:
         try:
-            purge_ended_sessions()
+            await run(purge_ended_sessions)
         except Exception:  # a failed purge must not stop the next one
             log.exception("purging ended sessions failed")
         await asyncio.sleep(PURGE_INTERVAL)
@@ -146,7 +160,12 @@ async def purge_periodically() -> None:
 def prepare_database(settings: Settings) -> None:
     """Connect, migrate, and give the dev tenant its key (development) or none."""
     make_sqlite_files_private(settings.database_url)
-    open_database(settings.database_url, timeout=settings.database_timeout)
+    open_database(
+        settings.database_url,
+        timeout=settings.database_timeout,
+        # The database threads' own, and two for the event loop's and the CLI's.
+        connections=settings.database_threads + 2,
+    )
     migrate()
     if settings.is_production:
         retire_dev_tenant()

@@ -41,6 +41,7 @@ class Settings:
     env: Literal["development", "production"] = "development"
     database_url: str = "sqlite:///data/users.db"
     database_timeout: int = 5
+    database_threads: int = 8
     data_dir: Path = Path("data")
     jwt_secret: Secret = field(default=Secret(""), repr=False)
     jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
@@ -48,6 +49,7 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     refresh_reuse_grace: int = 10
+    max_sessions_per_user: int = 100
     dev_api_key: str = field(default=DEFAULT_DEV_API_KEY, repr=False)
     introspection: bool = True
     bcrypt_cost: int = 12
@@ -55,6 +57,7 @@ class Settings:
     redis_url: str | None = None
     login_failures_per_account: str = "5 per 15 minutes"
     login_failures_per_address: str = "100 per 15 minutes"
+    guesses_per_address: str = "1000 per 15 minutes"
     signups_per_address: str = "20 per hour"
     code_failures_per_account: str = "5 per 15 minutes"
     smtp_url: str | None = field(default=None, repr=False)
@@ -105,6 +108,9 @@ class Settings:
             database_url=_read(config, "DATABASE_URL", str, cls.database_url),
             data_dir=data_dir,
             database_timeout=_positive(config, "DATABASE_TIMEOUT", 5),
+            database_threads=_positive(
+                config, "DATABASE_THREADS", cls.database_threads
+            ),
             jwt_secret=_required_secret(
                 config, "JWT_SECRET", data_dir, DEV_SECRET_FILE, production=production
             ),
@@ -115,6 +121,9 @@ class Settings:
             access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),
             refresh_token_ttl=_positive(config, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             refresh_reuse_grace=_read(config, "REFRESH_REUSE_GRACE", int, 10),
+            max_sessions_per_user=_positive(
+                config, "MAX_SESSIONS_PER_USER", cls.max_sessions_per_user
+            ),
             dev_api_key=_read(config, "DEV_API_KEY", str, DEFAULT_DEV_API_KEY),
             introspection=_read(config, "INTROSPECTION", bool, not production),
             bcrypt_cost=_read(config, "BCRYPT_COST", int, 12),
@@ -127,6 +136,9 @@ class Settings:
             ),
             login_failures_per_address=_limit(
                 config, "LOGIN_FAILURES_PER_ADDRESS", cls.login_failures_per_address
+            ),
+            guesses_per_address=_limit(
+                config, "TOKEN_GUESSES_PER_ADDRESS", cls.guesses_per_address
             ),
             signups_per_address=_limit(
                 config, "SIGNUPS_PER_ADDRESS", cls.signups_per_address

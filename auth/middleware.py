@@ -1,26 +1,26 @@
 """The API-key check: plain ASGI middleware that sees every HTTP and WebSocket
 connection, so nothing reaches the app without a live key of some tenant.
 
-The tenant of the key travels on in `scope["state"]["tenant"]`. When the request
-carries an access token, the user and session it names are read in the same query
-(`scope["state"]["early_read"]`), for the GraphQL context to use once it has
-verified the token.
+It also resolves the caller, once: the access token is verified here, and the
+key with the user and live session the token names is read in one query. The
+result travels on as the request state's `caller`.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
-from peewee import DatabaseError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from auth.caller import Caller
 from auth.opaque import digest
-from auth.tokens import bearer_token, named_session
+from auth.tokens import TokenClaims, bearer_token, verify_access_token
 from errors import BadRequest, InvalidApiKey, ServiceUnavailable, Unauthenticated
-from models import ApiKey
-from models.db import close_database, is_unavailable
-from models.session import EarlyRead, live_key_and_user
+from models import ApiKey, User, live_key_and_user
+from models.workers import run
+from web.request_state import state_of
 from web.responses import error_response
 
 ALLOWED_METHODS = frozenset({"GET", "POST", "OPTIONS"})
@@ -29,9 +29,16 @@ LAST_USED_RESOLUTION = 60.0
 
 
 class ApiKeyMiddleware:
-    def __init__(self, app: ASGIApp, *, is_public: Callable[[Scope], bool]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        is_public: Callable[[Scope], bool],
+        secrets: Sequence[str],
+    ) -> None:
         self.app = app
         self.is_public = is_public
+        self.secrets = secrets
         self._last_marked: dict[int, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -51,46 +58,65 @@ class ApiKeyMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        keys = headers.getlist("x-api-key")
         try:
-            api_key, early_read = self.live_key(
-                headers.getlist("x-api-key"), headers.getlist("authorization")
-            )
-        except DatabaseError as error:
-            if not is_unavailable(error):
-                raise
-            close_database()  # a broken connection: the next request reconnects
-            response = error_response(ServiceUnavailable(), 503, scope=scope)
-            await response(scope, receive, send)
+            caller = await self.caller(keys, headers.getlist("authorization"))
+        except ServiceUnavailable as error:
+            await error_response(error, 503, scope=scope)(scope, receive, send)
             return
-        if api_key is None:
+        if caller is None:
             await self.refuse(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
-        state["tenant"], state["early_read"] = api_key.tenant, early_read
+        state_of(scope).caller = caller
         await self.app(scope, receive, send)
 
-    def live_key(
-        self, values: list[str], authorization: list[str]
-    ) -> tuple[ApiKey | None, EarlyRead | None]:
-        if len(values) != 1 or not values[0]:
+    async def caller(self, keys: list[str], authorization: list[str]) -> Caller | None:
+        """The caller, or None when the API key is not one live key."""
+        if len(keys) != 1 or not keys[0]:
+            return None
+        claims, token_error = self.claims(authorization)
+        api_key, user = await run(self.live_key, digest(keys[0]), claims)
+        if api_key is None:
+            return None
+        tenant = api_key.tenant
+        if claims is None:
+            return Caller(tenant=tenant, token_error=token_error)
+        # The token's audience is its tenant: another tenant's token names no one.
+        if user is None or claims.tenant_id != tenant.id:
+            invalid = Unauthenticated("Invalid access token.")
+            return Caller(tenant=tenant, token_error=invalid)
+        return Caller(tenant=tenant, user=user, session_id=claims.session_id)
+
+    def claims(
+        self, authorization: list[str]
+    ) -> tuple[TokenClaims | None, Unauthenticated | None]:
+        """The verified claims of the request's token, or why it has none."""
+        if not authorization:
             return None, None
         try:
-            named = named_session(bearer_token(authorization))
-        except Unauthenticated:
-            named = None
-        api_key, early_read = live_key_and_user(digest(values[0]), named)
-        if api_key is not None:
-            self.mark_used(api_key)
-        return api_key, early_read
+            token = bearer_token(authorization)
+            now = datetime.now(UTC)
+            return verify_access_token(token, secrets=self.secrets, now=now), None
+        except Unauthenticated as error:
+            return None, error
 
-    def mark_used(self, api_key: ApiKey) -> None:
-        now = time.monotonic()
-        if (
-            now - self._last_marked.get(api_key.id, -LAST_USED_RESOLUTION)
-            >= LAST_USED_RESOLUTION
-        ):
-            self._last_marked[api_key.id] = now
+    def live_key(
+        self, key_digest: str, claims: TokenClaims | None
+    ) -> tuple[ApiKey | None, User | None]:
+        """In a database thread: the key and the user, and mark the key used."""
+        names = (claims.user_id, claims.session_id) if claims else ()
+        api_key, user = live_key_and_user(key_digest, *names)
+        if api_key is not None and self.is_due(api_key):
             api_key.mark_used()
+        return api_key, user
+
+    def is_due(self, api_key: ApiKey) -> bool:
+        now = time.monotonic()
+        last = self._last_marked.get(api_key.id, -LAST_USED_RESOLUTION)
+        if now - last < LAST_USED_RESOLUTION:
+            return False
+        self._last_marked[api_key.id] = now
+        return True
 
     async def refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":

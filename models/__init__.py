@@ -4,7 +4,7 @@ from models.audit import Action, AuditEvent
 from models.db import database
 from models.email_token import EmailToken, Purpose
 from models.mfa import MfaChallenge, RecoveryCode
-from models.session import RefreshToken, Session, user_of_live_session
+from models.session import RefreshToken, Session, live_key_and_user
 from models.tenant import ApiKey, Tenant, TenantExists
 from models.user import DuplicateEmail, LastAdmin, Role, User
 
@@ -25,5 +25,5 @@ __all__ = [
     "TenantExists",
     "User",
     "database",
-    "user_of_live_session",
+    "live_key_and_user",
 ]

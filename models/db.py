@@ -32,7 +32,12 @@ SQLITE_PRAGMAS: dict[str, object] = {
     # the last commits.
     "synchronous": "normal",
 }
-SQLITE_UNAVAILABLE = ("database is locked", "unable to open database", "disk i/o error")
+SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "unable to open database",
+    "disk i/o error",
+    "interrupted",  # a statement stopped at the deadline
+)
 # Any number: it only has to be the same for every process that migrates.
 MIGRATION_LOCK_ID = 7_301_001
 
@@ -81,32 +86,43 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def open_database(url: str, *, timeout: int = 5) -> Database:
+def open_database(url: str, *, timeout: int = 5, connections: int = 10) -> Database:
     """Bind the models to the database at `url` and connect.
 
     `timeout` bounds, in seconds, how long PostgreSQL may take to connect or to
-    run one statement, and how long SQLite waits for another writer. Opening
-    the database already bound keeps it: connections of other threads stay valid.
+    run one statement, and how long SQLite waits for another writer; and how
+    long a thread waits for one of the pool's `connections` to come free.
+    Opening the database already bound keeps it: connections of other threads
+    stay valid.
     """
-    if getattr(database.obj, "opened_with", None) == (url, timeout):
+    if getattr(database.obj, "opened_with", None) == (url, timeout, connections):
         database.connect(reuse_if_open=True)
         return cast(Database, database.obj)
+    pool = {"max_connections": connections, "timeout": timeout, "stale_timeout": 600}
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # Several processes may share one file: wait for a writer, then give up.
         pragmas = {**SQLITE_PRAGMAS, "busy_timeout": timeout * 1000}
-        db = db_url.connect(url, pragmas=pragmas)
+        # A pooled connection serves whichever thread checks it out next.
+        db = db_url.connect(
+            _pooled(url), pragmas=pragmas, check_same_thread=False, **pool
+        )
         _use_wal(db, timeout)
     elif url.startswith("postgres"):
-        db = db_url.connect(url, **_postgres_timeouts(url, timeout))
+        db = db_url.connect(_pooled(url), **_postgres_timeouts(url, timeout), **pool)
     else:
         db = db_url.connect(url)
-    db.opened_with = (url, timeout)
+    db.opened_with = (url, timeout, connections)
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return cast(Database, db)
+
+
+def _pooled(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    return url if scheme.endswith("+pool") else f"{scheme}+pool://{rest}"
 
 
 def _use_wal(db: Database, timeout: int) -> None:
@@ -141,8 +157,16 @@ def _postgres_timeouts(url: str, timeout: int) -> dict[str, object]:
 
 
 def close_database() -> None:
+    """Give back this thread's connection."""
     if database.obj is not None and not database.is_closed():
         database.close()
+
+
+def close_idle_connections() -> None:
+    """Close this thread's connection and every one resting in the pool."""
+    close_database()
+    if database.obj is not None:
+        database.obj.close_idle()
 
 
 def migrate() -> list[str]:
@@ -187,11 +211,6 @@ def is_unavailable(error: BaseException) -> bool:
     return any(sign in message for sign in SQLITE_UNAVAILABLE)
 
 
-def is_answering() -> bool:
-    """True when a trivial query succeeds: what /readyz reports."""
-    try:
-        database.execute_sql("SELECT 1")
-    except Exception:  # any driver error means "not ready"
-        close_database()
-        return False
-    return True
+def ping() -> None:
+    """A trivial query: what /readyz waits on."""
+    database.execute_sql("SELECT 1")

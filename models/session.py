@@ -6,7 +6,6 @@ and every access token issued to it, since access tokens name their session.
 Only a SHA-256 digest of each refresh token is stored.
 """
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Self, cast
 from uuid import UUID, uuid4
@@ -68,6 +67,18 @@ class Session(BaseModel):
             condition &= cls.id != keep
         return cast(int, cls.update(revoked_at=utcnow()).where(condition).execute())
 
+    @classmethod
+    def end_least_recently_used(cls, user: User, *, keep: int) -> int:
+        """End the user's live sessions but the `keep` most recently used."""
+        surplus = (
+            cls.select(cls.id)
+            .where((cls.user == user) & cls.is_live())
+            .order_by(cls.last_used_at.desc(), cls.created_at.desc())
+            .offset(keep)
+        )
+        ended = cls.update(revoked_at=utcnow()).where(cls.id.in_(surplus))
+        return cast(int, ended.execute())
+
     def revoke(self) -> None:
         self.stamp_once("revoked_at")
 
@@ -112,6 +123,12 @@ class RefreshToken(BaseModel):
         """Retire this token; False when a racing request retired it first."""
         return self.stamp_once("retired_at")
 
+    @classmethod
+    def retire_live(cls, session: Session) -> int:
+        """Retire the session's live tokens: a family keeps at most one."""
+        live = (cls.session == session) & cls.retired_at.is_null()
+        return cast(int, cls.update(retired_at=utcnow()).where(live).execute())
+
 
 def purge_ended_sessions(*, retention: timedelta = timedelta(hours=1)) -> int:
     """Delete expired refresh tokens and sessions ended over `retention` ago."""
@@ -120,46 +137,15 @@ def purge_ended_sessions(*, retention: timedelta = timedelta(hours=1)) -> int:
         return RefreshToken.purge(now=now) + Session.purge(ended_before=now - retention)
 
 
-def user_of_live_session(
-    tenant: Tenant | UUID, user_id: UUID, session_id: UUID
-) -> User | None:
-    """The user, if the session exists, is theirs and is live: one indexed query."""
-    tenant_id = tenant.id if isinstance(tenant, Tenant) else tenant
-    return fetch_one(
-        User,
-        'SELECT "user".* FROM "user" JOIN session ON session.user_id = "user".id'
-        ' WHERE "user".id = {p} AND "user".tenant_id = {p} AND "user".active'
-        " AND session.id = {p} AND session.revoked_at IS NULL"
-        " AND session.expires_at > {p}",
-        as_db(User.id, user_id),
-        as_db(Tenant.id, tenant_id),
-        as_db(Session.id, session_id),
-        as_db(Session.expires_at, utcnow()),
-    )
-
-
-@dataclass(frozen=True)
-class EarlyRead:
-    """The user a token names, read before the token is verified.
-
-    `user` is None when no active user of the key's tenant has that live session.
-    """
-
-    names: tuple[UUID, UUID]  # (user id, session id), as the token says
-    user: User | None
-
-
 def live_key_and_user(
-    key_digest: str, named: tuple[UUID, UUID] | None
-) -> tuple[ApiKey | None, EarlyRead | None]:
-    """The live API key, and the user with a live session a token names: one query.
+    key_digest: str, user_id: UUID | None = None, session_id: UUID | None = None
+) -> tuple[ApiKey | None, User | None]:
+    """The live API key with this digest, and the active user of the key's tenant
+    with that live session: one indexed query, the one every request makes.
 
-    Every request with a token needs both; reading them together halves the
-    queries of `me`. The user is looked up only in the key's own tenant.
+    The user is None without ids, or when the rule does not hold: the account is
+    another tenant's or deactivated, or the session ended or is someone else's.
     """
-    if named is None:
-        return ApiKey.live_by_digest(key_digest), None
-    user_id, session_id = named
     row = fetch_one(
         User,
         "SELECT api_key.id AS key_id, api_key.tenant_id AS key_tenant_id,"
@@ -179,5 +165,4 @@ def live_key_and_user(
     key_columns = vars(row)  # columns that are not the user's fields land here
     tenant_id = cast(UUID, Tenant.id.python_value(key_columns["key_tenant_id"]))
     api_key = ApiKey(id=key_columns["key_id"], tenant=Tenant.cached(tenant_id))
-    user = row if row.id is not None else None
-    return api_key, EarlyRead(names=named, user=user)
+    return api_key, (row if row.id is not None else None)

@@ -12,26 +12,32 @@ from schema.types import AuthPayload, UserType
 
 def open_session(context: Context, user: User) -> AuthPayload:
     """Start a session (a login family) for `user` and hand out its first pair."""
+    settings = context.settings
     with database.atomic():
         session = Session.open(
             user,
-            ttl=context.settings.refresh_token_ttl,
+            ttl=settings.refresh_token_ttl,
             user_agent=context.user_agent,
             ip=context.client_ip,
         )
+        # Past the cap, the least recently used session makes room.
+        Session.end_least_recently_used(user, keep=settings.max_sessions_per_user)
         return next_pair(context, user, session)
 
 
 def next_pair(context: Context, user: User, session: Session) -> AuthPayload:
-    """A fresh pair in `session`; the caller has retired the previous token."""
+    """A fresh pair in `session`, whose token replaces the family's live one."""
     settings = context.settings
+    # Touching the session first locks its row (PostgreSQL) until the commit:
+    # two refreshes of one family take turns, and only the last token lives.
+    session.touch(ttl=settings.refresh_token_ttl)
+    RefreshToken.retire_live(session)
     refresh_token = new_token()
     RefreshToken.create(
         digest=digest(refresh_token),
         session=session,
         expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl),
     )
-    session.touch(ttl=settings.refresh_token_ttl)
     access_token = issue_access_token(
         user_id=user.id,
         tenant_id=context.tenant.id,

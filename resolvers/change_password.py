@@ -6,7 +6,9 @@ import strawberry
 from strawberry import Info
 
 from errors import Unauthenticated
-from models import Action, EmailToken, Purpose, Session, database
+from models import Action, EmailToken, Purpose, Session, User, database
+from models.workers import run
+from resolvers.login import account_key, password_matches
 from schema.context import Context
 from validation import check_login_password, check_new_password
 
@@ -24,12 +26,18 @@ async def change_password(
     user = context.require_user()
     check_login_password(current_password, field="currentPassword")
     check_new_password(new_password, email=user.email, field="newPassword")
-    if not await context.hasher.matches(current_password, user.password_hash):
+    # A stolen access token must not make guessing the password free.
+    account = account_key(user.email)
+    if not await password_matches(context, account, current_password, user):
         raise Unauthenticated("The current password is wrong.")
     password_hash = await context.hasher.hash(new_password)
+    await run(change, context, user, password_hash)
+    return True
+
+
+def change(context: Context, user: User, password_hash: str) -> None:
     with database.atomic():
         user.set_password_hash(password_hash)
         EmailToken.spend_all(user, Purpose.RESET)  # old reset links end too
         Session.revoke_all(user, keep=context.session_id)
         context.audit(Action.PASSWORD_CHANGED, actor=user, target=user)
-    return True

@@ -7,7 +7,8 @@ from strawberry import Info
 
 from auth.opaque import digest, new_token
 from errors import BadUserInput, EmailNotVerified, MfaRequired, Unauthenticated
-from models import Action, MfaChallenge, User
+from models import Action, MfaChallenge, Tenant, User
+from models.workers import run
 from resolvers.auth_payload import open_session
 from schema.context import Context
 from schema.types import AuthPayload
@@ -21,33 +22,58 @@ async def login(
 ) -> AuthPayload:
     context = info.context
     check_login_password(password)
-    tenant, account = str(context.tenant.id), account_key(email)
-    await context.limits.check_login(tenant, account, context.address)  # RateLimited
-    user = find_account(context, email)
-    # An unknown email is checked against a dummy hash: same answer, same time.
-    stored = user.password_hash if user else None
-    matched = await context.hasher.matches(password, stored)
-    # A deactivated account answers like a wrong password: nothing to learn.
+    user = await run(find_account, context.tenant, email)
+    # An unknown email is counted, and checked against a dummy hash, like a
+    # known one: same answer, same time. A deactivated account answers like a
+    # wrong password: nothing to learn.
+    matched = await password_matches(context, account_key(email), password, user)
     if not matched or user is None or not user.active:
-        locked = await context.limits.login_failed(tenant, account, context.address)
-        context.audit(Action.LOGIN_FAILED, target=user)
-        if locked:
-            context.audit(Action.ACCOUNT_LOCKED, target=user)
         raise Unauthenticated("Wrong email or password.")
-    await context.limits.login_succeeded(tenant, account)
     if context.settings.require_verified_email and not user.email_verified:
         raise EmailNotVerified()
     if user.mfa_enabled:
         mfa_token = new_token()
-        MfaChallenge.open(user, digest(mfa_token))
+        await run(MfaChallenge.open, user, digest(mfa_token))
         raise MfaRequired(mfa_token)
-    context.audit(Action.LOGIN_SUCCEEDED, actor=user, target=user)
+    return await run(logged_in, context, user)
+
+
+async def password_matches(
+    context: Context, account: str, password: str, user: User | None
+) -> bool:
+    """Judge one password guess of an account, counted before it is judged.
+
+    Every check of a password counts: login, and the current password that
+    changePassword and disableTotp ask for. A failure is audited; a success
+    forgets the account's failures.
+    """
+    tenant = str(context.tenant.id)
+    await context.limits.reserve_login(tenant, account, context.address)  # RateLimited
+    stored = user.password_hash if user is not None else None
+    if await context.hasher.matches(password, stored):
+        await context.limits.unlock(tenant, account)
+        return True
+    locked = await context.limits.is_locked(tenant, account)
+    await run(audit_failure, context, user, locked=locked)
+    return False
+
+
+def audit_failure(context: Context, user: User | None, *, locked: bool) -> None:
+    context.audit(Action.LOGIN_FAILED, target=user)
+    if locked:
+        context.audit(Action.ACCOUNT_LOCKED, target=user)
+
+
+def logged_in(
+    context: Context, user: User, *, detail: str | None = None
+) -> AuthPayload:
+    context.audit(Action.LOGIN_SUCCEEDED, actor=user, target=user, detail=detail)
     return open_session(context, user)
 
 
-def find_account(context: Context, email: str) -> User | None:
+def find_account(tenant: Tenant, email: str) -> User | None:
     try:
-        return User.by_email(context.tenant, normalize_email(email))
+        return User.by_email(tenant, normalize_email(email))
     except BadUserInput:
         return None
 

@@ -24,7 +24,8 @@ from auth.totp import (
 )
 from errors import BadUserInput, Forbidden, Unauthenticated
 from models import Action, MfaChallenge, RecoveryCode, Session, User, database
-from resolvers.auth_payload import open_session
+from models.workers import run
+from resolvers.login import account_key, logged_in, password_matches
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
 from schema.types import AuthPayload, TotpEnrollment
@@ -41,7 +42,8 @@ async def enroll_totp(info: Info[Context, None]) -> TotpEnrollment:
     if user.mfa_enabled:
         raise Forbidden("Two-factor authentication is on already; disable it first.")
     secret = new_secret()
-    user.set_totp(totp_pending=seal(secret, key=str(context.settings.data_key)))
+    sealed = seal(secret, key=str(context.settings.data_key))
+    await run(user.set_totp, totp_pending=sealed)
     uri = provisioning_uri(secret, account=user.email, issuer=context.tenant.name)
     return TotpEnrollment(secret=secret, otpauth_uri=uri, qr_code_svg=qr_code_svg(uri))
 
@@ -56,12 +58,18 @@ async def confirm_totp(
         raise Forbidden("Two-factor authentication is on already.")
     if user.totp_pending is None:
         raise BadUserInput({"code": "Call enrollTotp first."})
-    await context.limits.check_codes(str(context.tenant.id), str(user.id))
+    tenant, account = str(context.tenant.id), str(user.id)
+    await context.limits.reserve_code(tenant, account)  # RateLimited
     step = matching_step(opened(context, user.totp_pending), code, now=now())
     if step is None:
-        await context.limits.code_failed(str(context.tenant.id), str(user.id))
         raise BadUserInput({"code": "The code does not match; check the clock."})
+    await context.limits.code_succeeded(tenant, account)
     codes = new_recovery_codes()
+    await run(turn_on, context, user, step, codes)
+    return codes
+
+
+def turn_on(context: Context, user: User, step: int, codes: list[str]) -> None:
     with database.atomic():
         user.set_totp(
             totp_secret=user.totp_pending, totp_pending=None, totp_last_step=step
@@ -70,7 +78,6 @@ async def confirm_totp(
             user, [digest(normalize_recovery_code(c)) for c in codes]
         )
         context.audit(Action.MFA_ENABLED, actor=user, target=user)
-    return codes
 
 
 async def verify_mfa(
@@ -81,22 +88,27 @@ async def verify_mfa(
     code: Code,
 ) -> AuthPayload:
     context = info.context
-    tenant = str(context.tenant.id)
-    await context.limits.check_guess(tenant, context.address)
-    challenge = (
-        MfaChallenge.pending(digest(mfa_token), context.tenant)
-        if is_plausible(mfa_token)
-        else None
-    )
-    user = User.by_id(context.tenant, challenge.user_id) if challenge else None
-    if challenge is None or user is None or not user.active or not user.mfa_enabled:
-        await context.limits.guess_failed(tenant, context.address)
+    await context.limits.reserve_guess(str(context.tenant.id), context.address)
+    challenge, user = await run(pending_challenge, context, mfa_token)
+    if challenge is None or user is None:
         raise Unauthenticated("The MFA token is invalid or expired; log in again.")
     await check_code(context, user, code)  # Unauthenticated, RateLimited
-    if not challenge.use():
+    if not await run(challenge.use):
         raise Unauthenticated("The MFA token was used already; log in again.")
-    context.audit(Action.LOGIN_SUCCEEDED, actor=user, target=user, detail="with MFA")
-    return open_session(context, user)
+    return await run(logged_in, context, user, detail="with MFA")
+
+
+def pending_challenge(
+    context: Context, mfa_token: str
+) -> tuple[MfaChallenge | None, User | None]:
+    """The live challenge of this token and its account, if it still needs MFA."""
+    if not is_plausible(mfa_token):
+        return None, None
+    challenge = MfaChallenge.pending(digest(mfa_token), context.tenant)
+    user = User.by_id(context.tenant, challenge.user_id) if challenge else None
+    if user is None or not user.active or not user.mfa_enabled:
+        return None, None
+    return challenge, user
 
 
 async def disable_totp(
@@ -111,11 +123,11 @@ async def disable_totp(
     if not user.mfa_enabled:
         raise BadUserInput({"code": "Two-factor authentication is not on."})
     check_login_password(password)
-    if not await context.hasher.matches(password, user.password_hash):
+    if not await password_matches(context, account_key(user.email), password, user):
         raise Unauthenticated("The password is wrong.")
     await check_code(context, user, code)
-    turn_off(user, keep=context.session_id)
-    context.audit(Action.MFA_DISABLED, actor=user, target=user)
+    await run(turn_off, user, keep=context.session_id)
+    await context.record(Action.MFA_DISABLED, actor=user, target=user)
     return True
 
 
@@ -126,20 +138,20 @@ async def reset_mfa(
     ],
 ) -> bool:
     context = info.context
-    target = find_in_tenant(context.tenant.id, email)  # NotFound
-    turn_off(target, keep=None)
-    context.audit(Action.MFA_RESET, actor=context.require_user(), target=target)
+    target = await run(find_in_tenant, context.tenant.id, email)  # NotFound
+    await run(turn_off, target, keep=None)
+    await context.record(Action.MFA_RESET, actor=context.require_user(), target=target)
     return True
 
 
 async def check_code(context: Context, user: User, code: str) -> None:
-    """Accept a TOTP or recovery code once; count and refuse a wrong one."""
+    """Accept a TOTP or recovery code once; it is counted before it is judged."""
     tenant, account = str(context.tenant.id), str(user.id)
-    await context.limits.check_codes(tenant, account)
-    if not spend_code(context, user, code):
-        await context.limits.code_failed(tenant, account)
-        context.audit(Action.MFA_FAILED, target=user)
+    await context.limits.reserve_code(tenant, account)  # RateLimited
+    if not await run(spend_code, context, user, code):
+        await context.record(Action.MFA_FAILED, target=user)
         raise Unauthenticated("The code is wrong or was used already.")
+    await context.limits.code_succeeded(tenant, account)
 
 
 def spend_code(context: Context, user: User, code: str) -> bool:

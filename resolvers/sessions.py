@@ -15,6 +15,7 @@ from auth.opaque import digest, is_plausible
 from errors import Unauthenticated
 from models import Action, RefreshToken, Session, User, database
 from models.db import utcnow
+from models.workers import run
 from resolvers.auth_payload import next_pair
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
@@ -30,6 +31,11 @@ async def refresh_session(
 ) -> AuthPayload:
     context = info.context
     token = await find_refresh_token(context, refresh_token)  # Unauthenticated
+    return await run(rotate, context, token)
+
+
+def rotate(context: Context, token: RefreshToken) -> AuthPayload:
+    """Retire the token and hand out the next pair, or end a copied token's session."""
     session = token.session
     user = User.by_id(context.tenant, session.user_id)
     if user is None or not user.active or token.expires_at <= utcnow():
@@ -47,17 +53,21 @@ async def logout(
 ) -> bool:
     context = info.context
     session = (await find_refresh_token(context, refresh_token)).session
+    await run(end_session, context, session)
+    return True
+
+
+def end_session(context: Context, session: Session) -> None:
     session.revoke()
     user = User.by_id(context.tenant, session.user_id)
     detail = f"session {session.id}"
     context.audit(Action.SESSION_ENDED, actor=user, target=user, detail=detail)
-    return True
 
 
 async def logout_all(info: Info[Context, None]) -> bool:
     user = info.context.require_user()
-    Session.revoke_all(user)
-    info.context.audit(Action.SESSIONS_REVOKED, actor=user, target=user)
+    await run(Session.revoke_all, user)
+    await info.context.record(Action.SESSIONS_REVOKED, actor=user, target=user)
     return True
 
 
@@ -66,25 +76,26 @@ async def revoke_sessions(
     email: Annotated[str, strawberry.argument(description="Whose sessions to end.")],
 ) -> bool:
     context = info.context
-    target = find_in_tenant(context.tenant.id, email)  # NotFound
-    Session.revoke_all(target)
-    context.audit(Action.SESSIONS_REVOKED, actor=context.require_user(), target=target)
+    target = await run(find_in_tenant, context.tenant.id, email)  # NotFound
+    await run(Session.revoke_all, target)
+    actor = context.require_user()
+    await context.record(Action.SESSIONS_REVOKED, actor=actor, target=target)
     return True
 
 
 async def find_refresh_token(context: Context, presented: str) -> RefreshToken:
     """The token, if it belongs to a live session of the caller's tenant.
 
-    A presented token is a guess until found: failures count against the
-    client address, like failed logins.
+    A presented token is a guess until found: it counts against the client
+    address before it is looked up.
     """
-    tenant = str(context.tenant.id)
-    await context.limits.check_guess(tenant, context.address)  # RateLimited
+    await context.limits.reserve_guess(str(context.tenant.id), context.address)
     token = (
-        RefreshToken.by_digest(digest(presented)) if is_plausible(presented) else None
+        await run(RefreshToken.by_digest, digest(presented))
+        if is_plausible(presented)
+        else None
     )
     if token is None or token.session.tenant_id != context.tenant.id:
-        await context.limits.guess_failed(tenant, context.address)
         raise Unauthenticated("Invalid refresh token.")
     session = token.session
     if session.revoked_at is not None or session.expires_at <= utcnow():

@@ -9,6 +9,7 @@ from strawberry import UNSET, Info
 from errors import BadUserInput, Forbidden, NotFound
 from models import Action, LastAdmin, User
 from models.user import PROFILE_FIELDS
+from models.workers import run
 from schema.context import Context
 from schema.inputs import UpdateProfileInput
 from schema.types import UserType
@@ -23,8 +24,13 @@ async def update_profile(
 ) -> UserType:
     context = info.context
     actor = context.require_user()
-    target = find_editable(context, actor, input.email)  # Forbidden, NotFound
     changes = profile_changes(input)  # BadUserInput
+    updated = await run(edit, context, actor, input.email, changes)
+    return UserType.from_row(updated)
+
+
+def edit(context: Context, actor: User, email: str, changes: dict[str, Any]) -> User:
+    target = find_editable(context, actor, email)  # Forbidden, NotFound
     try:
         updated = target.apply_changes(changes)
     except LastAdmin:
@@ -33,7 +39,7 @@ async def update_profile(
         )
         raise Forbidden("A tenant must keep at least one ADMIN.") from None
     audit_changes(context, actor, before=target, after=updated)
-    return UserType.from_row(updated)
+    return updated
 
 
 def audit_changes(context: Context, actor: User, *, before: User, after: User) -> None:

@@ -7,6 +7,7 @@ from strawberry import Info
 
 from errors import Forbidden
 from models import Action, LastAdmin, Role, Session, User, database
+from models.workers import run
 from resolvers.pagination import check_page_size, cursor_of, key_of
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
@@ -31,7 +32,8 @@ async def users(
     ] = None,
 ) -> UserConnection:
     check_page_size(first)
-    rows, total = User.page(
+    rows, total = await run(
+        User.page,
         info.context.tenant,
         first=first + 1,
         after=key_of(after, "user"),
@@ -59,6 +61,10 @@ async def set_user_active(
 ) -> UserType:
     context = info.context
     actor = context.require_user()
+    return UserType.from_row(await run(set_active, context, actor, email, active))
+
+
+def set_active(context: Context, actor: User, email: str, active: bool) -> User:
     target = find_in_tenant(context.tenant.id, email)  # NotFound
     try:
         with database.atomic():
@@ -72,4 +78,4 @@ async def set_user_active(
         raise Forbidden("A tenant must keep at least one active ADMIN.") from None
     action = Action.USER_ACTIVATED if active else Action.USER_DEACTIVATED
     context.audit(action, actor=actor, target=updated)
-    return UserType.from_row(updated)
+    return updated

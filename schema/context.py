@@ -1,68 +1,46 @@
-"""The typed GraphQL context: the caller's tenant, and the user its token names."""
+"""The typed GraphQL context: the caller (tenant, user, session) and the tools
+resolvers use. Database work goes through `run`, off the event loop."""
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from uuid import UUID
 
+from auth.caller import Caller
 from auth.hashing import PasswordHasher
 from auth.rate_limits import RateLimits
-from auth.tokens import bearer_token, read_access_token
-from errors import Unauthenticated
 from mail import Mailer
-from models import Action, AuditEvent, Tenant, User, user_of_live_session
-from models.session import EarlyRead
+from models import Action, AuditEvent, Tenant, User
+from models.workers import run
 from settings import Settings
 
 
 @dataclass
 class Context:
-    tenant: Tenant
+    caller: Caller
     settings: Settings
     hasher: PasswordHasher
     limits: RateLimits
     mailer: Mailer
-    # Every Authorization header of the request: more than one is refused.
-    authorization: list[str] = field(default_factory=list)
-    # The user and session the token names, read with the API key (one query).
-    early_read: EarlyRead | None = None
     client_ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
     # Set by schema.root_fields once the document is parsed: for logs and metrics.
     root_fields: str | None = None
-    _user: User | None = field(default=None, repr=False)
-    session_id: UUID | None = None
 
     @property
-    def has_token(self) -> bool:
-        return bool(self.authorization)
+    def tenant(self) -> Tenant:
+        return self.caller.tenant
+
+    @property
+    def session_id(self) -> UUID | None:
+        return self.caller.session_id
 
     def require_user(self) -> User:
         """The caller's account, read afresh for this request, or Unauthenticated."""
-        if self._user is None:
-            claims = read_access_token(
-                bearer_token(self.authorization),
-                tenant_id=self.tenant.id,
-                secrets=self._accepted_secrets(),
-                now=datetime.now(UTC),
-            )
-            # Read afresh on every request, with its session: a role change, a
-            # logout or a revoked session applies to tokens already issued.
-            early = self.early_read
-            if early and early.names == (claims.user_id, claims.session_id):
-                user = early.user
-            else:
-                user = user_of_live_session(
-                    self.tenant, claims.user_id, claims.session_id
-                )
-            if user is None:
-                raise Unauthenticated("Invalid access token.")
-            self._user, self.session_id = user, claims.session_id
-        return self._user
+        return self.caller.require_user()
 
     def optional_user(self) -> User | None:
         """The caller's account, or None without a token; a bad token still fails."""
-        return self.require_user() if self.has_token else None
+        return self.caller.optional_user()
 
     @property
     def address(self) -> str:
@@ -77,6 +55,7 @@ class Context:
         target: User | None = None,
         detail: str | None = None,
     ) -> None:
+        """Record an event; database work, so only inside `run`."""
         AuditEvent.record(
             self.tenant,
             action,
@@ -88,6 +67,13 @@ class Context:
             detail=detail,
         )
 
-    def _accepted_secrets(self) -> list[str]:
-        secrets = [self.settings.jwt_secret, *self.settings.jwt_previous_secrets]
-        return [str(secret) for secret in secrets]
+    async def record(
+        self,
+        action: Action,
+        *,
+        actor: User | None = None,
+        target: User | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Record an event in a database call of its own."""
+        await run(self.audit, action, actor=actor, target=target, detail=detail)

@@ -65,10 +65,12 @@ class HasRole(BasePermission):
     def schema_directive(self) -> object:
         return RequiresRole(role=self.role)
 
-    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+    async def has_permission(
+        self, source: Any, info: strawberry.Info, **kwargs: Any
+    ) -> bool:
         context: Context = info.context
         user = context.require_user()
-        return has_role(user, self.role) or denied(info, user)
+        return has_role(user, self.role) or await denied(info, user)
 
 
 @strawberry.schema_directive(
@@ -87,10 +89,14 @@ class IsSelfOrAdmin(BasePermission):
     error_extensions = {"code": Forbidden.code}
     _schema_directive = SelfOrRole(role=Role.ADMIN)
 
-    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+    async def has_permission(
+        self, source: Any, info: strawberry.Info, **kwargs: Any
+    ) -> bool:
         context: Context = info.context
         user = context.require_user()
-        return str(user.id) == str(source.id) or user.is_admin or denied(info, user)
+        if str(user.id) == str(source.id) or user.is_admin:
+            return True
+        return await denied(info, user)
 
 
 class InputFieldRoles(BasePermission):
@@ -103,19 +109,21 @@ class InputFieldRoles(BasePermission):
     message = Forbidden.default_message
     error_extensions = {"code": Forbidden.code}
 
-    def has_permission(self, source: Any, info: strawberry.Info, **kwargs: Any) -> bool:
+    async def has_permission(
+        self, source: Any, info: strawberry.Info, **kwargs: Any
+    ) -> bool:
         context: Context = info.context
         for role in _roles_needed(kwargs.values()):
             user = context.optional_user()
             if user is None or not has_role(user, role):
-                return denied(info, user)
+                return await denied(info, user)
         return True
 
 
-def denied(info: strawberry.Info, user: User | None) -> bool:
+async def denied(info: strawberry.Info, user: User | None) -> bool:
     """Record a refusal in the audit log; False, for `return ... or denied()`."""
     context: Context = info.context
-    context.audit(Action.ACCESS_DENIED, actor=user, detail=info.field_name)
+    await context.record(Action.ACCESS_DENIED, actor=user, detail=info.field_name)
     return False
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from cross_web import HTTPException
+from graphql import GraphQLError
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -21,10 +22,10 @@ from auth.hashing import PasswordHasher
 from auth.rate_limits import RateLimits
 from errors import BadRequest, ServiceUnavailable
 from mail import Mailer
-from models.db import close_database
 from schema.context import Context
 from schema.error_codes import with_code
 from settings import Settings
+from web.request_state import state_of
 from web.responses import error_response
 
 GRAPHIQL_PAGE = Path(__file__).with_name("static") / "graphiql.html"
@@ -78,46 +79,51 @@ class GraphQLView(GraphQL[Context, None]):
         return HTMLResponse(page)
 
     async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
-        context = Context(
-            tenant=request.state.tenant,
-            early_read=request.scope["state"].get("early_read"),
+        state = state_of(request.scope)
+        assert state.caller is not None  # noqa: S101  # the API-key check set it
+        return Context(
+            caller=state.caller,
             settings=self.settings,
             hasher=self.hasher,
             limits=self.limits,
             mailer=self.mailer,
-            authorization=request.headers.getlist("authorization"),
             client_ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
-            request_id=request.state.request_id,
+            request_id=state.request_id,
         )
-        request.state.graphql_context = context  # for the request log and metrics
-        return context
 
     async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
         request: Request = kwargs["request"]
         data: GraphQLRequestData = kwargs["request_data"]
         if len(data.query or "") > self.settings.max_query_length:
             raise HTTPException(413, "The GraphQL document is too long.")
+        state = state_of(request.scope)
         name = data.operation_name
-        request.state.operation_name = name[:100] if name else None
-        return await super().execute_single(**kwargs)
+        state.operation_name = name[:100] if name else None
+        result = await super().execute_single(**kwargs)
+        state.operation = kwargs["context"].root_fields
+        if result.errors and any(is_unavailable(e) for e in result.errors):
+            # A dependency did not answer: say so in the status too.
+            kwargs["sub_response"].status_code = 503
+        return result
 
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         response = await super().process_result(request, result)
         if result.errors:
             suggestions = self.settings.field_suggestions
             errors = [with_code(e, suggestions=suggestions) for e in result.errors]
-            request_id = request.state.request_id
+            state = state_of(request.scope)
             response["errors"] = [
                 {
                     **e.formatted,
-                    "extensions": {**(e.extensions or {}), "requestId": request_id},
+                    "extensions": {
+                        **(e.extensions or {}),
+                        "requestId": state.request_id,
+                    },
                 }
                 for e in errors
             ]
-            request.state.outcome = (errors[0].extensions or {}).get("code")
-            if request.state.outcome == ServiceUnavailable.code:
-                close_database()  # a broken connection: the next query reconnects
+            state.outcome = str((errors[0].extensions or {}).get("code"))
         return response
 
     def decode_json(self, data: str | bytes) -> object:
@@ -142,3 +148,7 @@ def is_graphiql_page(scope: Scope) -> bool:
     if scope["path"] != "/graphql" or b"query=" in scope.get("query_string", b""):
         return False
     return "text/html" in Headers(scope=scope).get("accept", "")
+
+
+def is_unavailable(error: GraphQLError) -> bool:
+    return isinstance(error.original_error, ServiceUnavailable)

@@ -1,9 +1,10 @@
-"""One JSON log line per request, and the request id that ties things together.
+"""The outermost layer of every HTTP request: its state, its deadline, the
+headers every response carries, and one JSON log line.
 
-The id comes from X-Request-ID when it is short and plain, else it is made; it
-is echoed in the response and put in every error's extensions. The line holds
-the request id, tenant, operation name, outcome, status and duration: never the
-query text, variables, tokens or keys.
+The request id comes from X-Request-ID when it is short and plain, else it is
+made; it is echoed in the response and put in every error's extensions. The
+line holds the request id, tenant, operation name, outcome, status and duration:
+never the query text, variables, tokens or keys.
 """
 
 import json
@@ -15,7 +16,10 @@ import uuid
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dependencies import deadline_in
 from metrics import LATENCY, LOGINS, REQUESTS
+from web.headers import SECURITY_HEADERS
+from web.request_state import KEY, RequestState
 
 log = logging.getLogger("user_service.requests")
 PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -27,48 +31,54 @@ def request_id_of(headers: Headers) -> str:
 
 
 class RequestLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, deadline: float) -> None:
         self.app = app
+        self.deadline = deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id = request_id_of(Headers(scope=scope))
+        request_id = request_id_of(Headers(scope=scope))
+        state = RequestState(request_id=request_id)
+        scope.setdefault("state", {})[KEY] = state
         status = 500
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = request_id
+                headers = MutableHeaders(scope=message)
+                headers.update(SECURITY_HEADERS)
+                headers["x-request-id"] = request_id
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # What the request waits on (database, Redis) answers by then.
+            with deadline_in(self.deadline):
+                await self.app(scope, receive, send_with_headers)
         finally:
             seconds = time.perf_counter() - started
-            entry = line(scope, status, seconds)
+            entry = line(scope, state, status, seconds)
             log.info(json.dumps(entry))
             if scope["path"] == "/graphql":
                 count(entry, seconds)
 
 
-def line(scope: Scope, status: int, seconds: float) -> dict[str, object]:
-    state = scope["state"]
-    tenant = state.get("tenant")
-    context = state.get("graphql_context")
+def line(
+    scope: Scope, state: RequestState, status: int, seconds: float
+) -> dict[str, object]:
+    caller = state.caller
     return {
-        "requestId": state["request_id"],
+        "requestId": state.request_id,
         "method": scope["method"],
         "path": scope["path"],
         "status": status,
-        "tenant": tenant.name if tenant is not None else None,
-        "operation": getattr(context, "root_fields", None),
-        "operationName": state.get("operation_name"),
-        "outcome": state.get("outcome") or ("OK" if status < 400 else "HTTP_ERROR"),
+        "tenant": caller.tenant.name if caller is not None else None,
+        "operation": state.operation,
+        "operationName": state.operation_name,
+        "outcome": state.outcome or ("OK" if status < 400 else "HTTP_ERROR"),
         "durationMs": round(seconds * 1000, 2),
     }
 

@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from errors import BadRequest, InternalServerError, NotFound, ServiceError
 from web.headers import SECURITY_HEADERS
+from web.request_state import state_of
 
 log = logging.getLogger("user_service.http")
 
@@ -21,12 +22,9 @@ def error_response(
     scope: Scope,
     headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
-    extensions = error.extensions
-    request_id = scope.get("state", {}).get("request_id")
-    if request_id:
-        extensions = {**extensions, "requestId": request_id}
-    state = scope.setdefault("state", {})
-    state.setdefault("outcome", error.code)
+    state = state_of(scope)
+    extensions = {**error.extensions, "requestId": state.request_id}
+    state.outcome = state.outcome or error.code
     body = {"errors": [{"message": error.message, "extensions": extensions}]}
     return JSONResponse(body, status_code=status_code, headers=headers)
 
@@ -39,7 +37,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error(
         "unhandled error on %s %s", request.method, request.url.path, exc_info=exc
     )
-    request_id = request.scope.get("state", {}).get("request_id", "")
+    request_id = state_of(request.scope).request_id
     headers = {**SECURITY_HEADERS, "x-request-id": request_id}
     return error_response(
         InternalServerError(), 500, scope=request.scope, headers=headers

@@ -12,7 +12,6 @@ from auth.tokens import (
     TokenClaims,
     issue_access_token,
     key_id,
-    named_session,
     read_access_token,
 )
 from errors import Unauthenticated
@@ -174,14 +173,5 @@ def test_header_changed_after_signing_is_refused() -> None:
     "token",
     ["", "a.b", "a.b.c.d", "!!!.???.***", "e30.e30.", "W10.W10.x", "a" * 3000],
 )
-def test_malformed_tokens_name_no_session_and_are_refused(token: str) -> None:
-    assert named_session(token) is None
+def test_malformed_tokens_are_refused(token: str) -> None:
     assert refusal(token).code == "UNAUTHENTICATED"
-
-
-def test_a_token_names_its_user_and_session_before_it_is_verified() -> None:
-    assert named_session(issued()) == (USER_ID, SESSION_ID)
-    # Unverified: even a token of an unknown secret names them. Only a read
-    # whose token then verifies may use what was looked up with these.
-    assert named_session(issued(secret="x" * 48)) == (USER_ID, SESSION_ID)
-    assert refusal(issued(secret="x" * 48)).code == "UNAUTHENTICATED"

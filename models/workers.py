@@ -1,0 +1,167 @@
+"""Database work off the event loop: `await run(fn, ...)` calls `fn` in a bounded
+pool of threads, with a pooled connection, under the request's deadline.
+
+Peewee is synchronous: a query run on the event loop stalls every request of the
+worker while it waits, `/healthz` included, and a frozen PostgreSQL (one that
+accepts connections but never answers) would stall it for as long as the freeze
+lasts. Here the loop only waits on a future. When the deadline passes, the
+caller gets SERVICE_UNAVAILABLE and the connection its thread is stuck on is cut,
+so the thread comes back at once and the pool never fills with stuck work.
+"""
+
+import asyncio
+import contextlib
+import functools
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from peewee import DatabaseError
+
+from dependencies import Outage, time_left
+from errors import ServiceUnavailable
+from models.db import database, is_unavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+DEFAULT_THREADS = 8
+OUTAGE = Outage("the database")
+
+
+class _Workers:
+    def __init__(self) -> None:
+        self.threads = DEFAULT_THREADS
+        self.timeout = 5.0
+        self.running: set[_Job] = set()
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def configure(self, *, threads: int, timeout: float) -> None:
+        self.threads, self.timeout = threads, timeout
+
+    def executor(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        self.threads, thread_name_prefix="database"
+                    )
+        return self._executor
+
+    def stop(self) -> None:
+        """Let the threads go once their work is done, or cut off at the timeout;
+        work still queued never runs."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + self.timeout
+        while self.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for job in list(self.running):
+            job.abort()
+
+
+_workers = _Workers()
+
+
+def start_workers(*, threads: int, timeout: float) -> None:
+    _workers.configure(threads=threads, timeout=timeout)
+
+
+def stop_workers() -> None:
+    _workers.stop()
+
+
+async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Call `fn` in a database thread; SERVICE_UNAVAILABLE past the deadline."""
+    loop = asyncio.get_running_loop()
+    job = _Job(functools.partial(fn, *args, **kwargs))
+    future = loop.run_in_executor(_workers.executor(), job)
+    try:
+        # On a timeout the future is cancelled: queued work never starts.
+        return await asyncio.wait_for(future, time_left(_workers.timeout))
+    except TimeoutError:
+        job.abort()
+        OUTAGE.failed("no answer within the deadline")
+        raise ServiceUnavailable() from None
+
+
+class _Job:
+    """One call in a database thread, with a connection checked out for it."""
+
+    def __init__(self, call: Callable[[], Any]) -> None:
+        self.call = call
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._aborted = False
+
+    def __call__(self) -> Any:
+        _workers.running.add(self)
+        try:
+            with self._lock:
+                if self._aborted:
+                    raise ServiceUnavailable()
+            self._connection = database.connection()
+            result = self.call()
+        except DatabaseError as error:
+            if not is_unavailable(error):
+                raise
+            OUTAGE.failed(type(error).__name__)
+            self._finish(broken=True)
+            raise ServiceUnavailable() from error
+        except BaseException:
+            self._finish(broken=False)
+            raise
+        OUTAGE.answered()
+        self._finish(broken=False)
+        return result
+
+    def abort(self) -> None:
+        """Cut the connection this job waits on (called from the event loop)."""
+        with self._lock:
+            self._aborted = True
+            if self._connection is not None:
+                _cut(self._connection)
+
+    def _finish(self, *, broken: bool) -> None:
+        with self._lock:
+            broken = broken or self._aborted
+            self._connection = None
+        _release(broken=broken)
+        _workers.running.discard(self)
+
+
+def _release(*, broken: bool) -> None:
+    """Give the thread's connection back to the pool, or drop it when broken."""
+    db: Any = database.obj
+    if db is None or db.is_closed():
+        return
+    try:
+        if broken:
+            db.manual_close()  # never back into the pool
+            db.close_idle()  # its siblings may be as dead: make them anew
+        else:
+            db.close()
+    except Exception:  # a connection that fails to close is dropped all the same
+        db._state.reset()
+
+
+def _cut(connection: Any) -> None:
+    """Make a thread blocked on this connection's socket return with an error."""
+    pgconn = getattr(connection, "pgconn", None)
+    if pgconn is None:  # SQLite: interrupt() is its own way to stop a statement
+        with contextlib.suppress(Exception):
+            connection.interrupt()
+        return
+    # shutdown() acts on the socket itself, so a duplicate descriptor serves.
+    with (
+        contextlib.suppress(Exception),
+        socket.socket(fileno=os.dup(pgconn.socket)) as duplicate,
+    ):
+        duplicate.shutdown(socket.SHUT_RDWR)
