@@ -24,7 +24,6 @@ from auth.middleware import ApiKeyMiddleware
 from auth.rate_limits import RateLimits
 from mail import Mailer
 from models.db import close_database, close_idle_connections, migrate, open_database
-from models.files import make_sqlite_files_private
 from models.session import purge_ended_sessions
 from models.workers import run, start_workers, stop_workers
 from provisioning import ensure_dev_tenant, retire_dev_tenant
@@ -159,7 +158,6 @@ async def purge_periodically() -> None:
 
 def prepare_database(settings: Settings) -> None:
     """Connect, migrate, and give the dev tenant its key (development) or none."""
-    make_sqlite_files_private(settings.database_url)
     open_database(
         settings.database_url,
         timeout=settings.database_timeout,

@@ -21,7 +21,6 @@ from app import configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
 from models import ApiKey, AuditEvent, Tenant, TenantExists
 from models.db import close_database, migrate, open_database
-from models.files import make_sqlite_files_private
 from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
 from settings import Settings, SettingsError
 from web.slow_clients import slow_client_guard
@@ -48,7 +47,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    make_sqlite_files_private(settings.database_url)
     open_database(settings.database_url, timeout=settings.database_timeout)
     try:
         applied = migrate()

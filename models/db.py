@@ -24,6 +24,8 @@ from peewee import (
 from playhouse import db_url
 from playhouse.migrations import Runner
 
+from models.files import make_sqlite_files_private
+
 database = DatabaseProxy()
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 SQLITE_PRAGMAS: dict[str, object] = {
@@ -100,9 +102,7 @@ def open_database(url: str, *, timeout: int = 5, connections: int = 10) -> Datab
         return cast(Database, database.obj)
     pool = {"max_connections": connections, "timeout": timeout, "stale_timeout": 600}
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        make_sqlite_files_private(url)  # the file 0600, a folder it makes 0700
         # Several processes may share one file: wait for a writer, then give up.
         pragmas = {**SQLITE_PRAGMAS, "busy_timeout": timeout * 1000}
         # A pooled connection serves whichever thread checks it out next.

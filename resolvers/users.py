@@ -1,4 +1,4 @@
-"""users and setUserActive: the tenant's accounts, for its ADMINs."""
+"""users, setUserActive and unlockAccount: the tenant's accounts, for its ADMINs."""
 
 from typing import Annotated
 
@@ -8,6 +8,7 @@ from strawberry import Info
 from errors import Forbidden
 from models import Action, LastAdmin, Role, Session, User, database
 from models.workers import run
+from resolvers.login import account_key
 from resolvers.pagination import check_page_size, cursor_of, key_of
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
@@ -79,3 +80,16 @@ def set_active(context: Context, actor: User, email: str, active: bool) -> User:
     action = Action.USER_ACTIVATED if active else Action.USER_DEACTIVATED
     context.audit(action, actor=actor, target=updated)
     return updated
+
+
+async def unlock_account(
+    info: Info[Context, None],
+    email: Annotated[str, strawberry.argument(description="The locked account.")],
+) -> UserType:
+    """Forget the account's failed logins, so its owner may log in at once."""
+    context = info.context
+    target = await run(find_in_tenant, context.tenant.id, email)  # NotFound
+    await context.limits.unlock(str(context.tenant.id), account_key(target.email))
+    actor = context.require_user()
+    await context.record(Action.ACCOUNT_UNLOCKED, actor=actor, target=target)
+    return UserType.from_row(target)

@@ -22,7 +22,7 @@ from resolvers.recovery import (
 from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
-from resolvers.users import set_user_active, users
+from resolvers.users import set_user_active, unlock_account, users
 from schema.document_limits import document_limits
 from schema.permissions import authenticated, guards_input_roles, requires_role
 from schema.root_fields import RootFields
@@ -200,6 +200,15 @@ class Mutation:
             "ADMIN: deactivate (or reactivate) an account of the tenant. A deactivated "
             "account cannot log in and its tokens stop at once; the last active ADMIN "
             "cannot be deactivated. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+        ),
+        extensions=requires_role(Role.ADMIN),
+    )
+    unlock_account: UserType = strawberry.field(
+        resolver=unlock_account,
+        description=(
+            "ADMIN: lift the lock-out that failed logins put on an account of the "
+            "tenant (anyone can lock an account by guessing). "
+            "Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
         ),
         extensions=requires_role(Role.ADMIN),
     )
