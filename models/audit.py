@@ -2,9 +2,9 @@
 
 from enum import StrEnum
 from typing import Self
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from peewee import AutoField, CharField, DateTimeField, ForeignKeyField
+from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, UUIDField
 
 from models.db import BaseModel, utcnow
 from models.tenant import Tenant
@@ -38,8 +38,17 @@ class Action(StrEnum):
     API_KEY_REVOKED = "API_KEY_REVOKED"
 
 
+class UnknownEvent(Exception):
+    """No event of the tenant has this id."""
+
+
 class AuditEvent(BaseModel):
+    # The log's order, shared by every tenant: it never leaves the service, as
+    # its gaps would tell a tenant how busy the others are.
     id = AutoField()
+    # The event's id for clients, and what cursors name: random, so it tells
+    # nothing about any other event.
+    public_id = UUIDField(default=uuid4, unique=True)
     tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
     at = DateTimeField(default=utcnow)
     action = CharField(max_length=40)
@@ -84,13 +93,17 @@ class AuditEvent(BaseModel):
         tenant: Tenant | UUID,
         *,
         first: int,
-        after: int | None = None,
+        after: UUID | None = None,
         action: str | None = None,
     ) -> list[Self]:
-        """Newest first; `after` is the id of the last event of the previous page."""
+        """Newest first; `after` is the public id of the last event of the
+        previous page, one of this tenant's (else UnknownEvent)."""
         condition = cls.tenant == tenant
         if after is not None:
-            condition &= cls.id < after
+            last = cls.get_or_none((cls.tenant == tenant) & (cls.public_id == after))
+            if last is None:
+                raise UnknownEvent(after)
+            condition &= cls.id < last.id
         if action:
             condition &= cls.action == action
         return list(cls.select().where(condition).order_by(cls.id.desc()).limit(first))

@@ -7,7 +7,8 @@ from strawberry import Info
 
 from errors import BadUserInput
 from models import AuditEvent, User
-from resolvers.pagination import check_page_size, cursor_of, key_of
+from models.audit import UnknownEvent
+from resolvers.pagination import NOT_A_CURSOR, check_page_size, cursor_of, random_id_of
 from schema.context import Context
 from schema.types import AuditEventConnection, AuditEventEdge, AuditEventType, PageInfo
 
@@ -25,20 +26,16 @@ async def audit_log(
 ) -> AuditEventConnection:
     check_page_size(first)
     tenant = info.context.tenant
-    after_id = key_of(after, "audit")
-    if after_id is not None and not after_id.isdigit():
-        raise BadUserInput({"after": "Not a cursor of this list."})
-    events = AuditEvent.page(
-        tenant,
-        first=first + 1,
-        after=int(after_id) if after_id else None,
-        action=action,
-    )
+    after_id = random_id_of(after, "audit")  # BadUserInput
+    try:
+        events = AuditEvent.page(tenant, first=first + 1, after=after_id, action=action)
+    except UnknownEvent:  # another tenant's, or made up
+        raise BadUserInput({"after": NOT_A_CURSOR}) from None
     page, more = events[:first], len(events) > first
     users = users_named(tenant.id, page)
     edges = [
         AuditEventEdge(
-            cursor=cursor_of(event.id, "audit"),
+            cursor=cursor_of(event.public_id.hex, "audit"),
             node=AuditEventType.from_row(event, users),
         )
         for event in page

@@ -1,14 +1,18 @@
-"""Opaque cursors for paginated lists: base64 of a row's sort key."""
+"""Opaque cursors for paginated lists: base64 of a row's sort key or random id."""
 
 import base64
 import binascii
+import re
+from uuid import UUID
 
 from errors import BadUserInput
 
 MAX_PAGE = 100
+RANDOM_ID = re.compile(r"[0-9a-f]{32}")
+NOT_A_CURSOR = "Not a cursor of this list."
 
 
-def cursor_of(key: int | str, kind: str) -> str:
+def cursor_of(key: str, kind: str) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode()
 
 
@@ -22,8 +26,18 @@ def key_of(cursor: str | None, kind: str) -> str | None:
         decoded = ""
     prefix, _, key = decoded.partition(":")
     if prefix != kind or not key:
-        raise BadUserInput({"after": "Not a cursor of this list."})
+        raise BadUserInput({"after": NOT_A_CURSOR})
     return key
+
+
+def random_id_of(cursor: str | None, kind: str) -> UUID | None:
+    """The random id a cursor names, or BadUserInput for one we did not make."""
+    key = key_of(cursor, kind)
+    if key is None:
+        return None
+    if not RANDOM_ID.fullmatch(key):
+        raise BadUserInput({"after": NOT_A_CURSOR})
+    return UUID(hex=key)
 
 
 def check_page_size(first: int) -> None:

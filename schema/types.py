@@ -174,7 +174,7 @@ class AuditEventType:
             users.get(event.target_id or ""),
         )
         return cls(
-            id=strawberry.ID(str(event.id)),
+            id=strawberry.ID(str(event.public_id)),
             at=_utc(event.at),
             action=event.action,
             actor=UserType.from_row(actor) if actor else None,

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from peewee import SQL, Database, Model, Table
@@ -27,6 +28,7 @@ from auth.passwords import hash_password
 from models.db import (
     MIGRATIONS,
     BaseModel,
+    as_db,
     close_database,
     database,
     migrate,
@@ -310,3 +312,44 @@ def test_folded_email_keys_go_back_to_lower_case_when_migrated_down(
     Runner(db, directory=str(MIGRATIONS)).down(target="0007_folded_email_keys")
     keys = sorted(user.email_key for user in User.select())
     assert keys == sorted(["straße@x.io", FINAL_SIGMA, MEDIAL_SIGMA])
+
+
+# ---- 0008: audit events get a random public id
+
+
+def test_existing_audit_events_get_distinct_random_ids_and_keep_their_order(
+    tmp_path: Path,
+) -> None:
+    settings = Settings.from_env(make_environ(tmp_path))
+    open_database(settings.database_url)
+    migrate_up_to("0007_folded_email_keys")
+    dev = Tenant.create(name="dev")
+    add_account(dev, "boss@x.io", "Boss-pw1!", age_days=1)
+    User.update(role="ADMIN").execute()
+    events = Table("audit_event", ("tenant_id", "at", "action", "detail"))
+    for number in range(5):
+        events.bind(database.obj).insert(
+            tenant_id=as_db(Tenant.id, dev.id),
+            at=utcnow(),
+            action="LOGIN_FAILED",
+            detail=str(number),
+        ).execute()
+    with TestClient(create_app(settings)) as client:  # migrates
+        api = Api(client, settings.dev_api_key, settings)
+        token = api.token("boss@x.io", "Boss-pw1!")
+        walked = []
+        after = None
+        for _ in range(5):
+            page = api.gql(
+                "query($after: String) { auditLog(first: 1, after: $after, action:"
+                ' "LOGIN_FAILED") { edges { node { id detail } }'
+                " pageInfo { endCursor } } }",
+                {"after": after},
+                token=token,
+            ).ok()["auditLog"]
+            walked += [edge["node"] for edge in page["edges"]]
+            after = page["pageInfo"]["endCursor"]
+    close_database()
+    assert [node["detail"] for node in walked] == ["4", "3", "2", "1", "0"]
+    ids = {UUID(node["id"]) for node in walked}
+    assert len(ids) == 5

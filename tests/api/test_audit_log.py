@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
 import pytest
 from starlette.testclient import TestClient
@@ -379,9 +380,14 @@ BAD_CURSORS = {
     "empty": "",
     "another list": cursor("user:1"),
     "no key": cursor("audit:"),
-    "key not a number": cursor("audit:abc"),
+    "key not an id": cursor("audit:abc"),
+    "numeric key": cursor("audit:1"),
     "negative key": cursor("audit:-1"),
+    "huge number": cursor("audit:" + "9" * 40),
+    "non-ASCII digits": cursor("audit:" + "\u0661" * 32),
     "injection": cursor("audit:1 OR 1=1"),
+    "id with dashes": cursor(f"audit:{uuid4()}"),
+    "id of no event": cursor(f"audit:{uuid4().hex}"),
 }
 
 
@@ -416,18 +422,70 @@ def test_admin_never_sees_another_tenants_events(api: Api, admin_api: Api) -> No
     assert actions == ["LOGIN_SUCCEEDED", "API_KEY_CREATED"]
 
 
-def test_cursor_naming_another_tenants_event_pages_only_own_events(
-    api: Api, admin_api: Api
+def test_cursor_of_another_tenants_event_is_bad_user_input(admin_api: Api) -> None:
+    globex = admin_api.tenant("globex", admin=("gus@globex.io", PASSWORD))
+    gus = globex.token("gus@globex.io")
+    foreign = audit_log(globex, gus, first=1).ok()["auditLog"]["pageInfo"]["endCursor"]
+    result = audit_log(admin_api, admin_api.token(BOSS), first=100, after=foreign)
+    assert result.data is None
+    assert result.error_code == "BAD_USER_INPUT"
+    assert set(result.extensions["fields"]) == {"after"}
+
+
+def test_tampered_cursor_is_bad_user_input(
+    admin_api: Api, boss: str, eight_events: list[str]
 ) -> None:
-    boss = admin_api.token(BOSS)
-    own, _key_created = audit_log(admin_api, boss, first=100).ok()["auditLog"]["edges"]
-    api.sign_up("ann@x.io").ok()
-    api.sign_up("bob@x.io").ok()
-    # Cursors are opaque but forgeable: this one names the dev tenant's newest event.
-    own_id = int(base64.urlsafe_b64decode(own["cursor"]).decode().partition(":")[2])
-    foreign = cursor(f"audit:{own_id + 2}")
-    page = audit_log(admin_api, boss, first=100, after=foreign).ok()["auditLog"]
-    assert [edge["node"]["action"] for edge in page["edges"]] == [
-        "LOGIN_SUCCEEDED",
-        "API_KEY_CREATED",
-    ]
+    kind, _, key = base64.urlsafe_b64decode(eight_events[3]).decode().partition(":")
+    changed = key[:-1] + ("0" if key[-1] != "0" else "1")
+    result = audit_log(admin_api, boss, first=2, after=cursor(f"{kind}:{changed}"))
+    assert result.error_code == "BAD_USER_INPUT"
+    assert set(result.extensions["fields"]) == {"after"}
+
+
+ID_AND_CURSOR = """query($first: Int, $after: String) {
+  auditLog(first: $first, after: $after) {
+    edges { cursor node { id action } } pageInfo { hasNextPage endCursor } } }"""
+
+
+def ids_and_cursors(api: Api, token: str) -> list[tuple[str, str]]:
+    page = api.gql(ID_AND_CURSOR, {"first": 100}, token=token).ok()["auditLog"]
+    return [(edge["node"]["id"], edge["cursor"]) for edge in page["edges"]]
+
+
+def test_ids_and_cursors_are_random_and_tell_nothing_of_other_tenants(
+    admin_api: Api, boss: str
+) -> None:
+    """Events of acme on either side of globex's: nothing in their ids or
+    cursors counts globex's events (an autoincrement id would jump by 12)."""
+    globex = admin_api.tenant("globex", admin=("gus@globex.io", PASSWORD))
+    admin_api.sign_up("a@acme.io").ok()
+    for name in "bcdef":
+        globex.sign_up(f"{name}@globex.io").ok()
+        assert globex.login(f"{name}@globex.io", WRONG).error_code == (
+            "UNAUTHENTICATED"
+        )
+    admin_api.sign_up("g@acme.io").ok()
+    seen = ids_and_cursors(admin_api, boss)
+    assert len(seen) == 4  # key created, boss's login, two sign-ups
+    for event_id, event_cursor in seen:
+        assert UUID(event_id).version == 4
+        assert base64.urlsafe_b64decode(event_cursor).decode() == (
+            f"audit:{UUID(event_id).hex}"
+        )
+    assert len({event_id for event_id, _ in seen}) == len(seen)
+
+
+def test_pages_cover_many_events_once_while_another_tenant_is_busy(
+    admin_api: Api, boss: str
+) -> None:
+    globex = admin_api.tenant("globex", admin=("gus@globex.io", PASSWORD))
+    for number in range(30):  # failed logins: sign-ups are limited per hour
+        for api in (admin_api, globex):
+            assert api.login(f"nobody{number}@x.io", WRONG).error_code == (
+                "UNAUTHENTICATED"
+            )
+    everything = [cursor for _, cursor in ids_and_cursors(admin_api, boss)]
+    assert len(everything) == 32
+    walked = pages(admin_api, boss, first=7)
+    assert [len(page) for page in walked] == [7, 7, 7, 7, 4]
+    assert [cursor for page in walked for cursor in page] == everything
