@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -30,6 +29,7 @@ from provisioning import ensure_dev_tenant, retire_dev_tenant
 from schema import build_schema
 from settings import Settings
 from web.body_limit import BodyLimit
+from web.cors import Cors
 from web.graphql_view import GRAPHIQL_ASSETS, GraphQLView, is_graphiql_page
 from web.health import healthz, readyz
 from web.metrics_endpoint import metrics
@@ -105,9 +105,8 @@ def create_app(settings: Settings) -> Starlette:
         middleware=[
             *client_address_middleware(settings),
             Middleware(RequestLog, deadline=settings.database_timeout),
-            # Outside the key check, so browsers' preflights get their answer.
             Middleware(
-                CORSMiddleware,
+                Cors,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=CORS_HEADERS,

@@ -18,6 +18,7 @@ from models import (
     TenantExists,
     User,
     database,
+    live_key_and_user,
 )
 from settings import Settings
 from validation import check_sign_up
@@ -27,7 +28,7 @@ DEV_TENANT = "dev"
 
 def ensure_dev_tenant(api_key: str) -> None:
     tenant = Tenant.by_name(DEV_TENANT) or _add_tenant_racing(DEV_TENANT)
-    if ApiKey.live_by_digest(digest(api_key)) is not None:
+    if live_key_and_user(digest(api_key))[0] is not None:
         return
     if _restore_dev_key(tenant, api_key):
         return

@@ -12,7 +12,7 @@ from peewee import (
     UUIDField,
 )
 
-from models.db import BaseModel, database, fetch_one, utcnow
+from models.db import BaseModel, database, utcnow
 
 
 class TenantExists(Exception):
@@ -61,19 +61,6 @@ class ApiKey(BaseModel):
     revoked_at = DateTimeField(null=True)
     last_used_at = DateTimeField(null=True)
     tenant_id: UUID
-
-    @classmethod
-    def live_by_digest(cls, digest: str) -> Self | None:
-        """The live key with this digest, its tenant loaded (from memory if seen)."""
-        api_key = fetch_one(
-            cls,
-            "SELECT id, tenant_id, prefix, last_used_at FROM api_key"
-            " WHERE digest = {p} AND revoked_at IS NULL",
-            digest,
-        )
-        if api_key is not None:
-            api_key.tenant = Tenant.cached(api_key.tenant_id)
-        return api_key
 
     @classmethod
     def of_tenant(cls, tenant: Tenant) -> list[Self]:

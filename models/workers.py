@@ -103,6 +103,7 @@ class _Job:
 
     def __call__(self) -> Any:
         _workers.running.add(self)
+        broken = False
         try:
             with self._lock:
                 if self._aborted:
@@ -112,14 +113,12 @@ class _Job:
         except DatabaseError as error:
             if not is_unavailable(error):
                 raise
+            broken = True
             OUTAGE.failed(type(error).__name__)
-            self._finish(broken=True)
             raise ServiceUnavailable() from error
-        except BaseException:
-            self._finish(broken=False)
-            raise
+        finally:
+            self._finish(broken=broken)
         OUTAGE.answered()
-        self._finish(broken=False)
         return result
 
     def abort(self) -> None:

@@ -8,6 +8,7 @@ from strawberry import Info
 from errors import BadUserInput
 from models import AuditEvent, User
 from models.audit import UnknownEvent
+from models.workers import run
 from resolvers.pagination import NOT_A_CURSOR, check_page_size, cursor_of, random_id_of
 from schema.context import Context
 from schema.types import AuditEventConnection, AuditEventEdge, AuditEventType, PageInfo
@@ -28,11 +29,13 @@ async def audit_log(
     tenant = info.context.tenant
     after_id = random_id_of(after, "audit")  # BadUserInput
     try:
-        events = AuditEvent.page(tenant, first=first + 1, after=after_id, action=action)
+        events = await run(
+            AuditEvent.page, tenant, first=first + 1, after=after_id, action=action
+        )
     except UnknownEvent:  # another tenant's, or made up
         raise BadUserInput({"after": NOT_A_CURSOR}) from None
     page, more = events[:first], len(events) > first
-    users = users_named(tenant.id, page)
+    users = await run(users_named, tenant.id, page)
     edges = [
         AuditEventEdge(
             cursor=cursor_of(event.public_id.hex, "audit"),

@@ -8,6 +8,7 @@ import strawberry
 from strawberry import Info
 
 from models import AuditEvent, Role, Session, User
+from models.workers import run
 from schema.context import Context
 from schema.permissions import self_or_admin
 from validation import PasswordPolicy
@@ -72,9 +73,9 @@ class UserType:
         ),
         extensions=self_or_admin(),
     )
-    def sessions(self, info: Info[Context, None]) -> list[SessionType]:
+    async def sessions(self, info: Info[Context, None]) -> list[SessionType]:
         current = info.context.session_id
-        sessions = Session.live_of(UUID(self.id))
+        sessions = await run(Session.live_of, UUID(self.id))
         return [SessionType.from_row(session, current=current) for session in sessions]
 
     @classmethod

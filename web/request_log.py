@@ -7,6 +7,7 @@ line holds the request id, tenant, operation name, outcome, status and duration:
 never the query text, variables, tokens or keys.
 """
 
+import itertools
 import json
 import logging
 import re
@@ -25,9 +26,15 @@ log = logging.getLogger("user_service.requests")
 PLAIN_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
+# Made ids are this process's random prefix and a count: unique without asking
+# the kernel for randomness on every request (uuid4 was 6% of a `me`).
+PREFIX = uuid.uuid4().hex[:16]
+COUNTER = itertools.count(1)
+
+
 def request_id_of(headers: Headers) -> str:
     given = headers.get("x-request-id", "")
-    return given if PLAIN_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if PLAIN_ID.fullmatch(given) else f"{PREFIX}{next(COUNTER):016x}"
 
 
 class RequestLog:
@@ -52,6 +59,8 @@ class RequestLog:
                 headers = MutableHeaders(scope=message)
                 headers.update(SECURITY_HEADERS)
                 headers["x-request-id"] = request_id
+                if "vary" not in headers:  # CORS answers vary with the Origin
+                    headers["vary"] = "Origin"
             await send(message)
 
         try:

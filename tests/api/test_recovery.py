@@ -769,7 +769,7 @@ def test_fourth_reset_request_from_one_address_is_rate_limited_at_three_per_hour
         assert_rate_limited(request_reset(api, ANN), 3600)
 
 
-def test_more_than_five_reset_requests_for_one_account_send_at_most_five_mails(
+def test_one_address_gets_at_most_three_mails_sent_to_one_account(
     api: Api, inbox: Inbox
 ) -> None:
     api.sign_up(ANN).ok()
@@ -777,9 +777,9 @@ def test_more_than_five_reset_requests_for_one_account_send_at_most_five_mails(
     for _ in range(7):
         assert request_reset(api, ANN).ok() == {"requestPasswordReset": True}
 
-    inbox.wait_for(ANN, 5)
-    inbox.stays(ANN, 5)  # the sign-up's verification and 4 reset links
-    assert len(inbox.mails(ANN, containing=RESET_LINK)) == 4
+    inbox.wait_for(ANN, 3)
+    inbox.stays(ANN, 3)  # the sign-up's verification and 2 reset links
+    assert len(inbox.mails(ANN, containing=RESET_LINK)) == 2
 
 
 def test_document_with_two_reset_password_fields_is_refused_and_spends_nothing(
@@ -807,7 +807,7 @@ def test_junk_link_tokens_count_against_the_address_guess_limit(
     tmp_path: Path, inbox: Inbox, attempt: Callable[[Api, str], Result]
 ) -> None:
     environ = mail_environ(
-        tmp_path, inbox.url, USER_SERVICE_LOGIN_FAILURES_PER_ADDRESS="3 per minute"
+        tmp_path, inbox.url, USER_SERVICE_TOKEN_GUESSES_PER_ADDRESS="3 per minute"
     )
     with app_api(environ) as api:
         api.sign_up(ANN).ok()
@@ -817,7 +817,7 @@ def test_junk_link_tokens_count_against_the_address_guess_limit(
             assert_used_link(attempt(api, f"junk-{number}"))
 
         assert_rate_limited(attempt(api, good), 60)  # even the right token, now
-        assert_rate_limited(api.login(ANN, PASSWORD), 60)
+        assert api.login(ANN, PASSWORD).ok()  # passwords have a limit of their own
         assert EmailToken.select().where(EmailToken.used_at.is_null(False)).count() == 0
 
 
