@@ -18,8 +18,8 @@ from auth.caller import Caller
 from auth.opaque import digest
 from auth.tokens import TokenClaims, bearer_token, verify_access_token
 from errors import BadRequest, InvalidApiKey, ServiceUnavailable, Unauthenticated
-from models import ApiKey, User, live_key_and_user
-from models.workers import run
+from models import ApiKey, live_key_and_user
+from models.workers import run, run_read
 from web.request_state import state_of
 from web.responses import error_response
 
@@ -75,9 +75,12 @@ class ApiKeyMiddleware:
         if len(keys) != 1 or not keys[0]:
             return None
         claims, token_error = self.claims(authorization)
-        api_key, user = await run(self.live_key, digest(keys[0]), claims)
+        names = (claims.user_id, claims.session_id) if claims else ()
+        api_key, user = await run_read(live_key_and_user, digest(keys[0]), *names)
         if api_key is None:
             return None
+        if self.is_due(api_key):
+            await run(api_key.mark_used)
         tenant = api_key.tenant
         if claims is None:
             return Caller(tenant=tenant, token_error=token_error)
@@ -99,16 +102,6 @@ class ApiKeyMiddleware:
             return verify_access_token(token, secrets=self.secrets, now=now), None
         except Unauthenticated as error:
             return None, error
-
-    def live_key(
-        self, key_digest: str, claims: TokenClaims | None
-    ) -> tuple[ApiKey | None, User | None]:
-        """In a database thread: the key and the user, and mark the key used."""
-        names = (claims.user_id, claims.session_id) if claims else ()
-        api_key, user = live_key_and_user(key_digest, *names)
-        if api_key is not None and self.is_due(api_key):
-            api_key.mark_used()
-        return api_key, user
 
     def is_due(self, api_key: ApiKey) -> bool:
         now = time.monotonic()

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from peewee import DatabaseError
+from peewee import DatabaseError, SqliteDatabase
 
 from dependencies import Outage, time_left
 from errors import ServiceUnavailable
@@ -90,6 +90,23 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         job.abort()
         OUTAGE.failed("no answer within the deadline")
         raise ServiceUnavailable() from None
+
+
+async def run_read(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Like `run`, for work that only reads. On SQLite it runs here, at once: in
+    WAL mode a read never waits on a writer's lock, and a thread's round trip
+    costs more than the read itself (about 0.1 ms against a `me` of 0.6 ms)."""
+    if not isinstance(database.obj, SqliteDatabase):
+        return await run(fn, *args, **kwargs)
+    try:
+        result = fn(*args, **kwargs)
+    except DatabaseError as error:
+        if not is_unavailable(error):
+            raise
+        OUTAGE.failed(type(error).__name__)
+        raise ServiceUnavailable() from error
+    OUTAGE.answered()
+    return result
 
 
 class _Job:
