@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
@@ -65,8 +66,11 @@ class RateLimits:
     ) -> None:
         # Our own connection pool, so that close() can let go of its sockets.
         self._pool = _redis_pool(storage_url) if storage_url else None
-        options = {"connection_pool": self._pool} if self._pool else {}
-        storage = storage_from_string(_async_url(storage_url), **options)  # type: ignore[arg-type]
+        storage = (
+            storage_from_string(_async_url(storage_url), connection_pool=self._pool)  # type: ignore[arg-type]
+            if storage_url and self._pool is not None
+            else _MemoryStorage()
+        )
         self.limiter = MovingWindowRateLimiter(storage)
         self.outage = Outage("Redis")
         self.per_account = growing(parse(login_failures_per_account))
@@ -179,6 +183,21 @@ class RateLimits:
         return result
 
 
+class _MemoryStorage(MemoryStorage):
+    """limits' memory storage, cleared without racing its own expiry task.
+
+    The task walks a snapshot of the keys and awaits between them; a key that
+    clear() popped meanwhile made it fail with a KeyError (logged as "Task
+    exception was never retrieved"). Emptied instead, the task drops it itself.
+    """
+
+    async def clear(self, key: str) -> None:
+        self.storage.pop(key, None)
+        self.expirations.pop(key, None)
+        if key in self.events:
+            self.events[key] = []
+
+
 def _redis_pool(url: str) -> "coredis.ConnectionPool":
     # Imported here: the Redis client costs ~12 MB per process, for nothing
     # when counts stay in memory.
@@ -190,7 +209,5 @@ def _redis_pool(url: str) -> "coredis.ConnectionPool":
     )
 
 
-def _async_url(url: str | None) -> str:
-    if not url:
-        return "async+memory://"
+def _async_url(url: str) -> str:
     return url if url.startswith("async+") else f"async+{url}"
