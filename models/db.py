@@ -115,6 +115,8 @@ def open_database(url: str, *, timeout: int = 5, connections: int = 10) -> Datab
     else:
         db = db_url.connect(url)
     db.opened_with = (url, timeout, connections)
+    if hasattr(database.obj, "close_idle"):  # another database before: let it go
+        database.obj.close_idle()
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return cast(Database, db)
@@ -157,15 +159,16 @@ def _postgres_timeouts(url: str, timeout: int) -> dict[str, object]:
 
 
 def close_database() -> None:
-    """Give back this thread's connection."""
+    """Close this thread's connection (not back into the pool: whoever calls
+    this is done with the database, or its connection is suspect)."""
     if database.obj is not None and not database.is_closed():
-        database.close()
+        getattr(database.obj, "manual_close", database.close)()
 
 
 def close_idle_connections() -> None:
     """Close this thread's connection and every one resting in the pool."""
     close_database()
-    if database.obj is not None:
+    if hasattr(database.obj, "close_idle"):
         database.obj.close_idle()
 
 
