@@ -6,7 +6,8 @@ Seeds SQLite databases (bulk inserts, one pre-computed bcrypt hash), starts the
 service in production mode and the baseline as uvicorn subprocesses, checks
 their answers once, then drives them with wrk (Lua scripts in bench/lua/):
 `me` at 1 and 32 connections, `updateProfile`, `signUp`, `login`, `me` while
-logins saturate the CPU, 2 workers against 1, and `me` at every user count.
+logins saturate the CPU, 2 workers against 1, `me` at every user count, and
+`me` on PostgreSQL, directly and through bench/delay_proxy.py (2 ms each way).
 Medians of several runs; ratios are taken pair by pair (runs interleaved).
 Writes bench/RESULTS.md (--quick: bench/results/quick.md). Exits non-zero when
 a check or any wrk run fails (socket errors, non-2xx answers, GraphQL errors in
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,6 +55,11 @@ EMAIL = "user{}@bench.example"
 BCRYPT_COST = 12
 LOGIN_CONNECTIONS_PER_CORE = 2  # keeps the hashing pool busy with a short queue
 MAX_RSS_MB = 80
+POSTGRES_URL = os.environ.get(  # the test suite's server (trust auth)
+    "USER_SERVICE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+DELAY_MS = 2  # added each way between the service and PostgreSQL
+MIN_LATENCY_RATIO = 0.8
 HUGE_LIMIT = "1000000000 per hour"  # rate limits that never throttle the benchmark
 PACKAGES = [
     "strawberry-graphql",
@@ -83,10 +90,12 @@ class Plan:
     quick: bool
     runs: int
     duration: int  # seconds per measured wrk run
+    latency_duration: int  # `me` on PostgreSQL, with and without the delay
     slow_duration: int  # login and signUp (a few requests per second)
     warmup: int
     workers: int
     users: tuple[int, ...]
+    postgres: str  # the server to make a database on; "" skips that workload
 
     @property
     def small(self) -> int:
@@ -101,6 +110,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, help="runs per workload (3; quick 1)")
     parser.add_argument("--duration", type=int, help="seconds per run (10; quick 2)")
     parser.add_argument("--keep", action="store_true", help="keep the data directory")
+    parser.add_argument(
+        "--postgres",
+        default=POSTGRES_URL,
+        help="PostgreSQL server for the latency workload ('' skips it)",
+    )
     return parser.parse_args(argv)
 
 
@@ -115,10 +129,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
         quick=args.quick,
         runs=args.runs or (1 if args.quick else 3),
         duration=duration,
+        latency_duration=1 if args.quick else duration,
         slow_duration=5 if args.quick else 2 * duration,
         warmup=1 if args.quick else 3,
         workers=args.workers,
         users=tuple(users),
+        postgres=args.postgres,
     )
 
 
@@ -146,18 +162,21 @@ def ensure_wrk() -> None:
 @dataclass
 class Database:
     users: int
-    path: Path
+    url: str
+    engine: str = "SQLite"
     api_key: str = ""
     token: str = ""
     seconds: float = 0.0
 
     @property
-    def url(self) -> str:
-        return f"sqlite:///{self.path}"
-
-    @property
     def label(self) -> str:
         return human_count(self.users)
+
+    @property
+    def title(self) -> str:
+        """Like "1k users", naming the engine when it is not SQLite."""
+        where = "" if self.engine == "SQLite" else f" on {self.engine}"
+        return f"{self.label} users{where}"
 
 
 def human_count(n: int) -> str:
@@ -172,21 +191,24 @@ def seed(database: Database, password_hash: str) -> None:
     """Migrate, add tenant 'bench' with a key, and bulk-insert the users.
 
     One bcrypt hash serves every account; inserts go in batches through Peewee's
-    insert_many, inside transactions, with synchronous=OFF on this connection.
+    insert_many, inside transactions, with synchronous=OFF on this connection
+    (SQLite).
     """
     from auth.api_keys import new_api_key, shown_prefix
     from auth.opaque import digest
     from models import ApiKey, Tenant, User
-    from models.db import close_database, migrate, open_database
+    from models.db import close_idle_connections, migrate, open_database
     from models.db import database as proxy
 
     started = time.perf_counter()
     open_database(database.url)
+    sqlite = database.engine == "SQLite"
     try:
         migrate()
         db = proxy.obj
-        db.execute_sql("PRAGMA synchronous=OFF")  # seeding only: this connection
-        db.execute_sql("PRAGMA cache_size=-262144")
+        if sqlite:
+            db.execute_sql("PRAGMA synchronous=OFF")  # seeding only: this connection
+            db.execute_sql("PRAGMA cache_size=-262144")
         tenant = Tenant.add("bench")
         database.api_key = new_api_key()
         ApiKey.create(
@@ -220,10 +242,13 @@ def seed(database: Database, password_hash: str) -> None:
             stop = min(start + per_transaction, database.users)
             with db.atomic():
                 bulk_insert(User, fields, rows, start, stop, batch)
-        db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        db.execute_sql("PRAGMA synchronous=NORMAL")
+        if sqlite:
+            db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            db.execute_sql("PRAGMA synchronous=NORMAL")
+        else:
+            db.execute_sql("ANALYZE")  # plans from statistics, not from autovacuum
     finally:
-        close_database()
+        close_idle_connections()
     database.seconds = time.perf_counter() - started
 
 
@@ -311,6 +336,32 @@ def bcrypt_seconds(password_hash: str, samples: int) -> list[float]:
     return times
 
 
+@contextlib.contextmanager
+def postgres_database(server_url: str) -> Iterator[str]:
+    """The URL of a new database on the PostgreSQL server at `server_url`, which
+    is dropped at the end (with its connections)."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"bench_{secrets.token_hex(6)}"
+
+    def execute(statement: sql.SQL) -> None:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(statement.format(sql.Identifier(name)))
+
+    try:
+        execute(sql.SQL("CREATE DATABASE {}"))
+    except psycopg.Error as error:
+        raise BenchError(f"cannot make a database at {server_url}: {error}") from None
+    try:
+        yield urllib.parse.urlsplit(server_url)._replace(path=f"/{name}").geturl()
+    finally:
+        try:
+            execute(sql.SQL("DROP DATABASE {} WITH (FORCE)"))
+        except psycopg.Error as error:
+            say(f"could not drop the database {name}: {error}")
+
+
 # ---- servers ----------------------------------------------------------------------
 
 
@@ -318,6 +369,61 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class DelayProxy:
+    """bench/delay_proxy.py in its own process, in front of one database server."""
+
+    def __init__(self, delay_ms: int, log_path: Path) -> None:
+        self.delay_ms = delay_ms
+        self.log_path = log_path
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, url: str) -> str:
+        """Start it in front of the server of `url`; the same URL through it."""
+        parts = urllib.parse.urlsplit(url)
+        target = f"{parts.hostname or '127.0.0.1'}:{parts.port or 5432}"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(BENCH / "delay_proxy.py"),
+                    "--listen-port=0",
+                    f"--target={target}",
+                    f"--delay-ms={self.delay_ms}",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+            )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()  # "listening on HOST:PORT"
+        match = re.search(r":(\d+)$", line.strip())
+        if match is None:
+            raise BenchError(f"the delay proxy did not start: {line!r}")
+        user, _, _ = parts.netloc.rpartition("@")
+        netloc = (f"{user}@" if user else "") + f"127.0.0.1:{match.group(1)}"
+        return parts._replace(netloc=netloc).geturl()
+
+    def cpu_seconds(self) -> float:
+        if self.process is None:
+            return 0.0
+        return process_ticks(self.process.pid) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 @dataclass
@@ -328,15 +434,18 @@ class Server:
     env: dict[str, str]
     log_dir: Path
     queries: str = "model"  # the baseline's way to read: "model" or "sql"
+    delay_ms: int = 0  # added each way to the database by a DelayProxy
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    proxy: DelayProxy | None = None
     rss_kb: dict[int, int] = field(default_factory=dict)  # worker pid -> max VmRSS
 
     @property
     def name(self) -> str:
         workers = f"{self.workers} worker" + ("s" if self.workers > 1 else "")
         kind = self.kind + (", hand-written SQL" if self.queries == "sql" else "")
-        return f"{kind} ({self.database.label} users, {workers})"
+        delay = f", {self.delay_ms} ms each way" if self.delay_ms else ""
+        return f"{kind} ({self.database.title}{delay}, {workers})"
 
     @property
     def url(self) -> str:
@@ -345,10 +454,16 @@ class Server:
     @property
     def log_path(self) -> Path:
         name = f"{self.kind}-{self.queries}-{self.database.label}-w{self.workers}"
+        if self.database.engine != "SQLite":
+            name += f"-{self.database.engine.lower()}-delay{self.delay_ms}"
         return self.log_dir / f"{name}.log"
 
     def start(self) -> None:
         self.port = free_port()
+        if self.delay_ms:
+            self.proxy = DelayProxy(self.delay_ms, self.log_path.with_suffix(".proxy"))
+            url = self.proxy.start(self.database.url)
+            self.env = {**self.env, "USER_SERVICE_DATABASE_URL": url}
         if self.kind == "service":
             script = [str(ROOT / "server.py")]
         else:
@@ -421,6 +536,13 @@ class Server:
         return max(self.rss_kb.values(), default=0) / 1024
 
     def stop(self) -> None:
+        try:
+            self.stop_process()
+        finally:
+            if self.proxy is not None:
+                self.proxy.stop()
+
+    def stop_process(self) -> None:
         if self.process is None:
             return
         process, self.process = self.process, None
@@ -502,8 +624,8 @@ def sampling(servers: list[Server], every: float = 0.2) -> Iterator[None]:
 
 class CpuMeter:
     """CPU used by processes outside the benchmark while the block runs, in
-    cores: all busy time (/proc/stat) minus the servers', this process's and
-    its finished children's (wrk)."""
+    cores: all busy time (/proc/stat) minus the servers' (and their delay
+    proxies'), this process's and its finished children's (wrk)."""
 
     def __init__(self, servers: list[Server]) -> None:
         self.servers = servers
@@ -519,6 +641,8 @@ class CpuMeter:
         for server in self.servers:
             if server.process is not None:
                 pids += [server.process.pid, *children(server.process.pid)]
+            if server.proxy is not None and server.proxy.process is not None:
+                pids.append(server.proxy.process.pid)
         mine = sum(process_ticks(pid) for pid in pids) / ticks
         waited = resource.getrusage(resource.RUSAGE_CHILDREN)
         mine += waited.ru_utime + waited.ru_stime
@@ -659,6 +783,7 @@ class Run:
     p99_ms: float
     errors: dict[str, int]
     other_cores: float = 0.0  # CPU used by processes outside the bench meanwhile
+    proxy_cores: float = 0.0  # CPU used by the server's delay proxy meanwhile
 
     @property
     def rps(self) -> float:
@@ -765,10 +890,13 @@ class Harness:
         *,
         warm: bool = False,
     ) -> Run:
+        proxy_cpu = server.proxy.cpu_seconds() if server.proxy else 0.0
         with sampling([server]), CpuMeter(self.servers) as meter:
             finish = self.start_wrk(label, server, script, connections, seconds, warm)
             run = finish()
         run.other_cores = meter.other_cores
+        if server.proxy and run.seconds:
+            run.proxy_cores = (server.proxy.cpu_seconds() - proxy_cpu) / run.seconds
         self.show(run)
         return run
 
@@ -806,6 +934,7 @@ class Harness:
         say(
             f"  {run.label:<42} {run.rps:8.1f} req/s  p50 {run.p50_ms:8.2f} ms"
             f"  p99 {run.p99_ms:8.2f} ms  other CPU {run.other_cores:.2f}"
+            + (f"  proxy CPU {run.proxy_cores:.2f}" if run.proxy_cores else "")
         )
 
     def rounds(
@@ -1030,6 +1159,22 @@ def workers_ratio(runs: dict[tuple[str, int], list[Run]], cores: int) -> Ratio:
     )
 
 
+def latency_ratio(direct: list[Run], delayed: list[Run], threads: int) -> Ratio:
+    value = pair_ratio(delayed, direct, lambda r: r.rps)
+    return Ratio(
+        f"`me` on PostgreSQL with {DELAY_MS} ms each way ÷ without "
+        "(1 worker, 32 conns)",
+        value,
+        f"≥ {MIN_LATENCY_RATIO}",
+        check(value, ">=", MIN_LATENCY_RATIO),
+        f"{fmt(med(delayed, 'rps'))} vs {fmt(med(direct, 'rps'))} req/s, p99 "
+        f"{fmt(med(delayed, 'p99_ms'), 2)} vs {fmt(med(direct, 'p99_ms'), 2)} ms; "
+        f"{threads} database threads; the delay proxy (bench/delay_proxy.py, "
+        f"its own process on the same cores) used "
+        f"{fmt(med(delayed, 'proxy_cores'), 2)} cores.",
+    )
+
+
 # ---- the report -------------------------------------------------------------------
 
 
@@ -1141,7 +1286,7 @@ def render(
         "Peewee's execute_sql.",
         "- Databases: "
         + "; ".join(
-            f"{d.label} users seeded in {d.seconds:.1f} s (insert_many, one hash)"
+            f"{d.title} seeded in {d.seconds:.1f} s (insert_many, one hash)"
             for d in databases
         )
         + ". `me` is measured for the same account everywhere.",
@@ -1151,6 +1296,19 @@ def render(
         + ".",
         "- RSS: VmRSS of each worker process, sampled every 0.2 s while it is "
         "under load; the maximum.",
+        *(
+            [
+                "- PostgreSQL: a fresh database on the local server, seeded like "
+                "the SQLite ones and dropped at the end; one service worker reads "
+                f"it directly, another through bench/delay_proxy.py ({DELAY_MS} ms "
+                "each way, never less: its own hop and timer wake-ups add a few "
+                "tenths of a millisecond), a process of its own on the same "
+                "cores; `me` at 32 connections, "
+                f"{plan.latency_duration} s runs, the two taken in turn."
+            ]
+            if any(d.engine == "PostgreSQL" for d in databases)
+            else []
+        ),
         "",
         "## Targets",
         "",
@@ -1240,8 +1398,9 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="user-service-bench-"))
     servers: list[Server] = []
     harness = Harness(plan, servers)
+    cleanup = contextlib.ExitStack()  # after the servers stop: PostgreSQL databases
     try:
-        return run(plan, argv, harness, data_dir, servers, started, started_at)
+        return run(plan, argv, harness, data_dir, servers, cleanup, started, started_at)
     except BenchError as error:
         say(f"\nerror: {error}")
         return 1
@@ -1249,6 +1408,7 @@ def main(argv: list[str] | None = None) -> int:
         harness.stop_wrk()
         for server in servers:
             server.stop()
+        cleanup.close()
         if args.keep:
             say(f"data kept in {data_dir}")
         else:
@@ -1261,10 +1421,12 @@ def run(
     harness: Harness,
     data_dir: Path,
     servers: list[Server],
+    cleanup: contextlib.ExitStack,
     started: float,
     started_at: datetime,
 ) -> int:
     from auth.passwords import hash_password
+    from settings import Settings
 
     say(f"data directory: {data_dir}")
     load_before = os.getloadavg()[0]
@@ -1279,12 +1441,21 @@ def run(
 
     databases = []
     for users in plan.users:
-        database = Database(users, data_dir / f"users-{human_count(users)}.db")
+        path = data_dir / f"users-{human_count(users)}.db"
+        database = Database(users, f"sqlite:///{path}")
         say(f"\n== seeding {users:,} users")
         seed(database, password_hash)
         say(f"  {database.seconds:.1f} s")
         databases.append(database)
     small = databases[0]
+    postgres: Database | None = None
+    if plan.postgres:
+        url = cleanup.enter_context(postgres_database(plan.postgres))
+        postgres = Database(plan.small, url, engine="PostgreSQL")
+        say(f"\n== seeding {postgres.title}")
+        seed(postgres, password_hash)
+        say(f"  {postgres.seconds:.1f} s")
+    seeded = [*databases, *([postgres] if postgres else [])]
 
     secret = secrets.token_urlsafe(36)  # 48 bytes
     data_key = secrets.token_urlsafe(36)
@@ -1312,6 +1483,15 @@ def run(
     big_baselines = {d.users: add("baseline", d, plan.workers) for d in databases[1:]}
     one, two = (add(kind, small, w) for kind, w in (("service", 1), ("service", 2)))
     baseline_one, baseline_two = (add("baseline", small, w) for w in (1, 2))
+    # One worker on PostgreSQL, directly and through the delay proxy.
+    on_postgres: list[Server] = []
+    if postgres is not None:
+        env = server_env(postgres, data_dir, secret, data_key)
+        on_postgres = [
+            Server("service", postgres, 1, env, data_dir, delay_ms=delay)
+            for delay in (0, DELAY_MS)
+        ]
+        servers += on_postgres
 
     say("\n== starting servers")
     for server in servers:
@@ -1321,22 +1501,22 @@ def run(
         say(f"  {server.name} on port {server.port}, pids {server.worker_pids()}")
 
     say("\n== correctness checks")
-    for database in databases:
+    for database in seeded:
         origin = next(
             s for s in servers if s.kind == "service" and s.database is database
         )
         database.token = log_in(origin)
     # Every server answers `me` with the same account, field for field.
     reference = {
-        d.users: check_me(s)
-        for d in databases
+        d.url: check_me(s)
+        for d in seeded
         for s in servers
         if s.kind == "service" and s.database is d
     }
     for server in servers:
         answer = check_me(server)
-        if answer != reference[server.database.users]:
-            expected = reference[server.database.users]
+        if answer != reference[server.database.url]:
+            expected = reference[server.database.url]
             raise BenchError(f"{server.name} answers {answer}, not {expected}")
     check_writes(service)
     say("  login, me (service and baseline), updateProfile, signUp: OK")
@@ -1418,6 +1598,22 @@ def run(
             login_connections,
             loaded[f"login c{connections}"],
         )
+    latency: list[list[Run]] = []
+    if on_postgres:
+        items = [
+            ("me postgres c32", on_postgres[0], "me.lua", 32),
+            (f"me postgres +{DELAY_MS} ms c32", on_postgres[1], "me.lua", 32),
+        ]
+        latency = list(
+            harness.rounds(
+                f"me on PostgreSQL, 32 connections, without and with {DELAY_MS} ms "
+                "each way",
+                items,
+                plan.latency_duration,
+            ).values()
+        )
+        for server, runs in zip(on_postgres, latency, strict=True):
+            figure("me", server, 32, runs)
 
     # ---- ratios
     ratios.append(
@@ -1445,6 +1641,9 @@ def run(
         if label in c32 and s.database is small and s.queries == "model"
     }
     ratios.append(workers_ratio(scale_runs, cores))
+    if latency:
+        threads = Settings.from_env(on_postgres[1].env).database_threads
+        ratios.append(latency_ratio(latency[0], latency[1], threads))
     sign_up_rps = med(sign_ups["signUp"], "rps")
     notes.append(
         f"signUp hashes with bcrypt at cost {BCRYPT_COST} too: {fmt(sign_up_rps, 2)}/s"
@@ -1487,7 +1686,7 @@ def run(
         ratios=ratios,
         servers=servers,
         bcrypt=bcrypt,
-        databases=databases,
+        databases=seeded,
         notes=notes,
         failures=harness.failures,
     )
