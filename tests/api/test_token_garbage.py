@@ -160,7 +160,7 @@ def test_any_authorization_header_is_refused_without_a_500(
     response = api.client.post(
         "/graphql",
         json={"query": ME},
-        headers={"X-API-Key": api.api_key, "Authorization": sendable},
+        headers={b"X-API-Key": api.api_key.encode(), b"Authorization": sendable},
     )
     assert response.status_code < 500
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
