@@ -22,7 +22,7 @@ from auth.hashing import PasswordHasher
 from auth.middleware import ApiKeyMiddleware
 from auth.rate_limits import RateLimits
 from mail import Mailer
-from models.db import close_database, close_idle_connections, migrate, open_database
+from models.db import close_database, migrate, open_database
 from models.session import purge_ended_sessions
 from models.workers import run, start_workers, stop_workers
 from provisioning import ensure_dev_tenant, retire_dev_tenant
@@ -85,7 +85,6 @@ def create_app(settings: Settings) -> Starlette:
             limits.close()
             hasher.close()
             stop_workers()
-            close_idle_connections()
 
     def is_public(scope: Scope) -> bool:
         if scope["path"] in PUBLIC_PATHS or scope.get("method") == "OPTIONS":

@@ -23,6 +23,7 @@ from peewee import (
 )
 from playhouse import db_url
 from playhouse.migrations import Runner
+from playhouse.pool import PooledPostgresqlDatabase
 
 from models.files import make_sqlite_files_private
 
@@ -111,7 +112,8 @@ def open_database(url: str, *, timeout: int = 5, connections: int = 10) -> Datab
         )
         _use_wal(db, timeout)
     elif url.startswith("postgres"):
-        db = db_url.connect(_pooled(url), **_postgres_timeouts(url, timeout), **pool)
+        given = db_url.parse(url)
+        db = PooledPostgres(**{**given, **_postgres_timeouts(url, timeout), **pool})
     else:
         db = db_url.connect(url)
     db.opened_with = (url, timeout, connections)
@@ -120,6 +122,14 @@ def open_database(url: str, *, timeout: int = 5, connections: int = 10) -> Datab
     database.initialize(db)
     db.connect(reuse_if_open=True)
     return cast(Database, db)
+
+
+class PooledPostgres(PooledPostgresqlDatabase):  # type: ignore[misc]
+    def _is_closed(self, conn: psycopg.Connection[object]) -> bool:
+        # Peewee's own check sends "SELECT 1" at every check-out while it holds
+        # the pool's lock: a round trip per check-out, one thread at a time, and
+        # a frozen server would hold them all. A dead connection shows on use.
+        return conn.closed or conn.pgconn.status != psycopg.pq.ConnStatus.OK
 
 
 def _pooled(url: str) -> str:
@@ -163,6 +173,14 @@ def close_database() -> None:
     this is done with the database, or its connection is suspect)."""
     if database.obj is not None and not database.is_closed():
         getattr(database.obj, "manual_close", database.close)()
+
+
+def close_all_connections() -> None:
+    """Close every connection of the pool: only once no thread uses one."""
+    if hasattr(database.obj, "close_all"):
+        database.obj.close_all()
+    else:
+        close_database()
 
 
 def close_idle_connections() -> None:

@@ -1,5 +1,6 @@
 """Database work off the event loop: `await run(fn, ...)` calls `fn` in a bounded
-pool of threads, with a pooled connection, under the request's deadline.
+pool of threads, each with its own pooled connection, under the request's
+deadline.
 
 Peewee is synchronous: a query run on the event loop stalls every request of the
 worker while it waits, `/healthz` included, and a frozen PostgreSQL (one that
@@ -24,7 +25,12 @@ from peewee import DatabaseError, SqliteDatabase
 
 from dependencies import Outage, time_left
 from errors import ServiceUnavailable
-from models.db import database, is_unavailable
+from models.db import (
+    close_all_connections,
+    close_idle_connections,
+    database,
+    is_unavailable,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -37,6 +43,8 @@ class _Workers:
         self.threads = DEFAULT_THREADS
         self.timeout = 5.0
         self.running: set[_Job] = set()
+        # Bumped when a connection is found broken: older ones are suspect.
+        self.generation = 0
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -52,19 +60,19 @@ class _Workers:
                     )
         return self._executor
 
-    def stop(self) -> None:
+    def stop(self) -> bool:
         """Let the threads go once their work is done, or cut off at the timeout;
-        work still queued never runs."""
+        work still queued never runs. True when no call is running any more."""
         with self._lock:
             executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        executor.shutdown(wait=False, cancel_futures=True)
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + self.timeout
         while self.running and time.monotonic() < deadline:
             time.sleep(0.01)
         for job in list(self.running):
             job.abort()
+        return not self.running
 
 
 _workers = _Workers()
@@ -75,7 +83,12 @@ def start_workers(*, threads: int, timeout: float) -> None:
 
 
 def stop_workers() -> None:
-    _workers.stop()
+    """Stop the threads, then close every connection, the threads' too (those
+    of calls still running past the timeout are left to the process's end)."""
+    if _workers.stop():
+        close_all_connections()
+    else:
+        close_idle_connections()
 
 
 async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -110,7 +123,13 @@ async def run_read(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
 
 
 class _Job:
-    """One call in a database thread, with a connection checked out for it."""
+    """One call in a database thread, on that thread's own connection.
+
+    Each thread keeps its connection from one call to the next (checked out of
+    the pool once). A connection found broken is dropped, and so, at their next
+    call, are those of the other threads, opened before the outage: a restarted
+    server costs one failed request, not one per thread.
+    """
 
     def __init__(self, call: Callable[[], Any]) -> None:
         self.call = call
@@ -125,6 +144,9 @@ class _Job:
             with self._lock:
                 if self._aborted:
                     raise ServiceUnavailable()
+            if _thread.generation != _workers.generation:
+                _drop_connection()
+                _thread.generation = _workers.generation
             self._connection = database.connection()
             result = self.call()
         except DatabaseError as error:
@@ -149,21 +171,26 @@ class _Job:
         with self._lock:
             broken = broken or self._aborted
             self._connection = None
-        _release(broken=broken)
+        if broken:
+            _workers.generation += 1
+            _drop_connection()
         _workers.running.discard(self)
 
 
-def _release(*, broken: bool) -> None:
-    """Give the thread's connection back to the pool, or drop it when broken."""
+class _ThreadState(threading.local):
+    generation = 0
+
+
+_thread = _ThreadState()
+
+
+def _drop_connection() -> None:
+    """Close this thread's connection, never back into the pool."""
     db: Any = database.obj
     if db is None or db.is_closed():
         return
     try:
-        if broken:
-            db.manual_close()  # never back into the pool
-            db.close_idle()  # its siblings may be as dead: make them anew
-        else:
-            db.close()
+        db.manual_close()
     except Exception:  # a connection that fails to close is dropped all the same
         db._state.reset()
 

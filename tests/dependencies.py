@@ -79,6 +79,8 @@ class PrivatePostgres(Frozen):
             "-l",
             str(self.folder / "log"),
             "-w",
+            "-t",
+            "120",
             "start",
         )
         deadline = time.monotonic() + START_SECONDS
@@ -114,7 +116,8 @@ class PrivatePostgres(Frozen):
         command = [str(Path(self.bin) / tool), *args]
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root
             command = ["runuser", "-u", "postgres", "--", *command]
-        subprocess.run(command, check=True, capture_output=True, timeout=60)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, f"{tool} failed: {done.stdout}{done.stderr}"
 
 
 class PrivateRedis(Frozen):
