@@ -6,6 +6,7 @@ key with the user and live session the token names is read in one query. The
 result travels on as the request state's `caller`.
 """
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from web.request_state import state_of
 from web.responses import error_response
 
 ALLOWED_METHODS = frozenset({"GET", "POST", "OPTIONS"})
+# Tokens verified lately, by digest: a client sends the same one for minutes.
+VERIFIED_TOKENS = 4096
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = 60.0
 
@@ -40,6 +43,7 @@ class ApiKeyMiddleware:
         self.is_public = is_public
         self.secrets = secrets
         self._last_marked: dict[int, float] = {}
+        self._verified: dict[bytes, TokenClaims] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -97,11 +101,25 @@ class ApiKeyMiddleware:
         if not authorization:
             return None, None
         try:
-            token = bearer_token(authorization)
-            now = datetime.now(UTC)
-            return verify_access_token(token, secrets=self.secrets, now=now), None
+            return self.verified(bearer_token(authorization), datetime.now(UTC)), None
         except Unauthenticated as error:
             return None, error
+
+    def verified(self, token: str, now: datetime) -> TokenClaims:
+        """Verify a token once; later requests with it only check its expiry.
+
+        Only tokens that verified are kept, and a token's signature and claims
+        never change: the same bytes verify the same way until they expire.
+        """
+        key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        claims = self._verified.get(key)
+        if claims is not None and claims.expires_at > now:
+            return claims
+        claims = verify_access_token(token, secrets=self.secrets, now=now)
+        if len(self._verified) >= VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[key] = claims
+        return claims
 
     def is_due(self, api_key: ApiKey) -> bool:
         now = time.monotonic()
