@@ -25,6 +25,22 @@ def deadline_in(seconds: float) -> Iterator[None]:
         DEADLINE.reset(token)
 
 
+@contextlib.contextmanager
+def deadline_paused() -> Iterator[None]:
+    """The block's time does not count against the deadline: the service's own
+    work (hashing a password), however long its queue, is no dependency."""
+    deadline = DEADLINE.get()
+    if deadline is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        yield
+    finally:
+        DEADLINE.set(deadline + loop.time() - started)
+
+
 def time_left(default: float) -> float:
     """Seconds until the current deadline, or `default` outside a request."""
     deadline = DEADLINE.get()
