@@ -38,7 +38,9 @@ def code_at(secret: str, moment: datetime) -> str:
 def matching_step(secret: str, code: str, *, now: datetime) -> int | None:
     """The time step whose code this is (allowing one step of drift), or None."""
     code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    # ASCII digits only: isdigit() also takes "١٢٣٤٥٦" or fullwidth digits, which
+    # no app shows and hmac.compare_digest refuses with a TypeError.
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
         return None
     totp = pyotp.TOTP(secret)
     current = totp.timecode(now)

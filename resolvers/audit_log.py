@@ -12,6 +12,7 @@ from models.workers import run
 from resolvers.pagination import NOT_A_CURSOR, check_page_size, cursor_of, random_id_of
 from schema.context import Context
 from schema.types import AuditEventConnection, AuditEventEdge, AuditEventType, PageInfo
+from validation import check_text
 
 
 async def audit_log(
@@ -26,6 +27,7 @@ async def audit_log(
     ] = None,
 ) -> AuditEventConnection:
     check_page_size(first)
+    check_text(action, field="action", max_length=AuditEvent.action.max_length)
     tenant = info.context.tenant
     after_id = random_id_of(after, "audit")  # BadUserInput
     try:

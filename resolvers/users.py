@@ -13,6 +13,7 @@ from resolvers.pagination import check_page_size, cursor_of, key_of
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
 from schema.types import PageInfo, UserConnection, UserEdge, UserType
+from validation import MAX_EMAIL_LENGTH, check_text
 
 
 async def users(
@@ -33,6 +34,7 @@ async def users(
     ] = None,
 ) -> UserConnection:
     check_page_size(first)
+    check_text(search, field="search", max_length=MAX_EMAIL_LENGTH)
     rows, total = await run(
         User.page,
         info.context.tenant,

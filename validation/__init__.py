@@ -67,6 +67,16 @@ def normalize_email(raw: str, *, field: str = "email") -> str:
         raise BadUserInput({field: "Email is not a valid address."}) from None
 
 
+def check_text(value: str | None, *, field: str, max_length: int) -> None:
+    """Refuse text that no stored value can match: longer than `max_length`,
+    or not storable (see is_clean_text). For filters that a query compares
+    with what the database holds; None (no filter) passes."""
+    if value is not None and (len(value) > max_length or not is_clean_text(value)):
+        raise BadUserInput(
+            {field: f"Must be plain text of at most {max_length} characters."}
+        )
+
+
 def password_problem(password: str, *, email: str) -> str | None:
     """What is wrong with a new password, or None when the policy accepts it."""
     if not is_valid_unicode(password):

@@ -8,6 +8,7 @@ from validation import (
     POLICY,
     check_login_password,
     check_sign_up,
+    check_text,
     clean_profile,
     email_key,
     is_clean_text,
@@ -222,6 +223,29 @@ def test_clean_profile_names_every_bad_field() -> None:
 )
 def test_is_clean_text(value: str, clean: bool) -> None:
     assert is_clean_text(value) is clean
+
+
+# ---- filters compared with stored text -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "ann", "a" * 40, "Åsgård"],
+    ids=["no filter", "empty", "text", "at the limit", "non-ASCII"],
+)
+def test_filter_text_that_may_match_passes(value: str | None) -> None:
+    check_text(value, field="search", max_length=40)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a" * 41, "a" * 50_000, "ann\x00", "ann\ud800", "ann\n"],
+    ids=["over the limit", "50,000 characters", "NUL", "lone surrogate", "newline"],
+)
+def test_filter_text_nothing_stored_can_match_is_bad_input(value: str) -> None:
+    with pytest.raises(BadUserInput) as raised:
+        check_text(value, field="search", max_length=40)
+    assert set(raised.value.fields) == {"search"}
 
 
 # ---- sign-up as a whole ----------------------------------------------------------
