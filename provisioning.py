@@ -92,7 +92,8 @@ def revoke_api_key(key_id: int) -> ApiKey | None:
     with database.atomic():
         api_key = ApiKey.revoke(key_id)
         if api_key is not None:
-            detail = f"key {api_key.id} ({api_key.prefix})"
+            # The prefix only: the row id counts every tenant's keys.
+            detail = f"key {api_key.prefix}"
             AuditEvent.record(api_key.tenant_id, Action.API_KEY_REVOKED, detail=detail)
     return api_key
 

@@ -13,8 +13,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from app import create_app
+from auth.api_keys import shown_prefix
+from models import ApiKey, Tenant
 from models.db import close_database
-from provisioning import new_tenant
+from provisioning import add_api_key, new_tenant, revoke_api_key
 from settings import Settings
 from tests.conftest import PASSWORD, Api, Result, make_environ
 
@@ -489,3 +491,18 @@ def test_pages_cover_many_events_once_while_another_tenant_is_busy(
     walked = pages(admin_api, boss, first=7)
     assert [len(page) for page in walked] == [7, 7, 7, 7, 4]
     assert [cursor for page in walked for cursor in page] == everything
+
+
+def test_revoked_api_key_is_recorded_by_its_prefix_never_its_row_id(
+    admin_api: Api, boss: str
+) -> None:
+    # Other tenants' keys come first: a row id would count them.
+    for name in ("other1", "other2", "other3"):
+        new_tenant(admin_api.settings, name, None, None)
+    key = add_api_key(Tenant.by_name("acme"))
+    api_key = ApiKey.get(ApiKey.prefix == shown_prefix(key))
+    assert revoke_api_key(api_key.id) is not None
+
+    [node] = nodes(admin_api, boss, action="API_KEY_REVOKED")
+    assert node["detail"] == f"key {shown_prefix(key)}"
+    assert str(api_key.id) not in node["detail"]
