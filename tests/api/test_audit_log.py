@@ -499,7 +499,9 @@ def test_revoked_api_key_is_recorded_by_its_prefix_never_its_row_id(
     # Other tenants' keys come first: a row id would count them.
     for name in ("other1", "other2", "other3"):
         new_tenant(admin_api.settings, name, None, None)
-    key = add_api_key(Tenant.by_name("acme"))
+    acme = Tenant.by_name("acme")
+    assert acme is not None
+    key = add_api_key(acme)
     api_key = ApiKey.get(ApiKey.prefix == shown_prefix(key))
     assert revoke_api_key(api_key.id) is not None
 
