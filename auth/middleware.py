@@ -6,6 +6,8 @@ key with the user and live session the token names is read in one query. The
 result travels on as the request state's `caller`.
 """
 
+import asyncio
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +46,7 @@ class ApiKeyMiddleware:
         self.secrets = secrets
         self._last_marked: dict[int, float] = {}
         self._verified: dict[bytes, TokenClaims] = {}
+        self._marking: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -84,7 +87,7 @@ class ApiKeyMiddleware:
         if api_key is None:
             return None
         if self.is_due(api_key):
-            await run(api_key.mark_used)
+            self.mark_used(api_key)
         tenant = api_key.tenant
         if claims is None:
             return Caller(tenant=tenant, token_error=token_error)
@@ -120,6 +123,17 @@ class ApiKeyMiddleware:
             del self._verified[next(iter(self._verified))]  # the oldest
         self._verified[key] = claims
         return claims
+
+    def mark_used(self, api_key: ApiKey) -> None:
+        """Record the key's use in the background: a write that waits on a
+        writer's lock must not hold up a request that only reads."""
+        task = asyncio.create_task(self._mark_used(api_key))
+        self._marking.add(task)  # the loop keeps only a weak reference
+        task.add_done_callback(self._marking.discard)
+
+    async def _mark_used(self, api_key: ApiKey) -> None:
+        with contextlib.suppress(ServiceUnavailable):  # next time, then
+            await run(api_key.mark_used)
 
     def is_due(self, api_key: ApiKey) -> bool:
         now = time.monotonic()
