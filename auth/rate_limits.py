@@ -121,9 +121,6 @@ class RateLimits:
         """Count an MFA or recovery code before it is checked."""
         await self._reserve(self.codes, "code", tenant, account)
 
-    async def codes_locked(self, tenant: str, account: str) -> bool:
-        return await self._is_full(self.codes, "code", tenant, account)
-
     async def code_succeeded(self, tenant: str, account: str) -> None:
         await self._clear(self.codes, "code", tenant, account)
 
