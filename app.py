@@ -19,6 +19,7 @@ from starlette.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from auth.hashing import PasswordHasher
+from auth.key_ring import KeyRing
 from auth.middleware import ApiKeyMiddleware
 from auth.rate_limits import RateLimits
 from mail import Mailer
@@ -35,8 +36,17 @@ from web.health import healthz, readyz
 from web.metrics_endpoint import metrics
 from web.request_log import RequestLog
 from web.responses import http_error, internal_error
+from web.well_known import well_known_routes
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset(
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/.well-known/openid-configuration",
+    }
+)
 PURGE_INTERVAL = 3600.0
 MAIL_DRAIN_SECONDS = 5.0
 CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
@@ -59,17 +69,19 @@ def create_app(settings: Settings) -> Starlette:
         sender=settings.mail_from,
         log_instead=not settings.is_production,
     )
+    keys = KeyRing(settings)
     view = GraphQLView(
         build_schema(settings),
         settings=settings,
         hasher=hasher,
         limits=limits,
         mailer=mailer,
+        keys=keys,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        prepare_database(settings)
+        prepare_database(settings, keys)
         close_database()  # the loop's own connection: requests use the threads'
         start_workers(
             threads=settings.database_threads, timeout=settings.database_timeout
@@ -99,6 +111,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz(limits), methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
+            *well_known_routes(
+                keys,
+                issuer=settings.issuer,
+                publish_ahead=settings.signing_key_publish_ahead,
+            ),
             *graphiql_assets(settings),
         ],
         middleware=[
@@ -116,7 +133,8 @@ def create_app(settings: Settings) -> Starlette:
             Middleware(
                 ApiKeyMiddleware,
                 is_public=is_public,
-                secrets=[str(s) for s in accepted_secrets(settings)],
+                keys=keys,
+                issuer=settings.issuer,
             ),
         ],
         exception_handlers={HTTPException: http_error, Exception: internal_error},
@@ -139,11 +157,6 @@ def client_address_middleware(settings: Settings) -> list[Middleware]:
     return [Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)]
 
 
-def accepted_secrets(settings: Settings) -> list[object]:
-    """The current JWT secret first, then those still accepted in a rotation."""
-    return [settings.jwt_secret, *settings.jwt_previous_secrets]
-
-
 async def purge_periodically() -> None:
     """Keep the session tables small: ended sessions go after an hour."""
     while True:
@@ -154,8 +167,9 @@ async def purge_periodically() -> None:
         await asyncio.sleep(PURGE_INTERVAL)
 
 
-def prepare_database(settings: Settings) -> None:
-    """Connect, migrate, and give the dev tenant its key (development) or none."""
+def prepare_database(settings: Settings, keys: KeyRing | None = None) -> None:
+    """Connect, migrate, make sure a signing key is ready, and give the dev
+    tenant its key (development) or none."""
     open_database(
         settings.database_url,
         timeout=settings.database_timeout,
@@ -163,6 +177,7 @@ def prepare_database(settings: Settings) -> None:
         connections=settings.database_threads + 2,
     )
     migrate()
+    (keys or KeyRing(settings)).ensure()
     if settings.is_production:
         retire_dev_tenant()
     else:

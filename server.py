@@ -4,6 +4,7 @@ python server.py [serve] [--host H] [--port P] [--workers N]
 python server.py tenant create NAME [--admin-email E]
 python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
+python server.py signing-key rotate | signing-key list | signing-key retire KID
 python server.py migrate
 python server.py export-schema
 """
@@ -14,13 +15,16 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import uvicorn
 
 from app import configure_logging, prepare_database, schema_sdl
+from auth.key_ring import KeyRing
 from errors import BadUserInput
 from models import ApiKey, AuditEvent, Tenant, TenantExists
 from models.db import close_database, migrate, open_database
+from models.signing_key import SigningKey
 from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
 from settings import Settings, SettingsError
 from web.slow_clients import slow_client_guard
@@ -57,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return create_tenant(settings, args.name, args.admin_email)
         if command == "audit":
             return show_audit(args.tenant, action=args.action, limit=args.limit)
+        if command == "signing-key":
+            return manage_signing_keys(KeyRing(settings), args)
         return manage_keys(args)
     finally:
         close_database()
@@ -90,6 +96,15 @@ def parser() -> argparse.ArgumentParser:
     audit.add_argument("tenant")
     audit.add_argument("--action", help="only this action, e.g. LOGIN_FAILED")
     audit.add_argument("--limit", type=int, default=50, help="at most this many")
+    signing = commands.add_parser("signing-key", help="manage token signing keys")
+    signing_commands = signing.add_subparsers(dest="action", required=True)
+    signing_commands.add_parser(
+        "rotate", help="publish a new key now; it signs after the publish-ahead"
+    )
+    signing_commands.add_parser("list", help="list the keys and their state")
+    signing_commands.add_parser(
+        "retire", help="stop publishing a key now: its tokens stop working"
+    ).add_argument("kid")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
@@ -208,6 +223,29 @@ def manage_keys(args: argparse.Namespace) -> int:
         created, used = _when(api_key.created_at), _when(api_key.last_used_at)
         prefix = api_key.prefix + "…"
         print(f"{api_key.id:>6}  {prefix:<14}{created:<21}{used:<21}{status}")
+    return 0
+
+
+def manage_signing_keys(keys: KeyRing, args: argparse.Namespace) -> int:
+    if args.action == "rotate":
+        key = keys.add(publish_ahead=keys.publish_ahead)
+        starts = _when(key.signs_from)
+        print(f"published {key.kid} ({key.algorithm}); it signs from {starts} UTC")
+        return 0
+    if args.action == "retire":
+        if not SigningKey.retire(args.kid):
+            print(f"error: no published key with kid {args.kid}", file=sys.stderr)
+            return 1
+        print(f"retired {args.kid}: its tokens no longer verify")
+        return 0
+    keys.load()
+    schedule = keys.schedule
+    now = datetime.now(UTC)
+    print(f"{'kid':<44}  {'alg':<6} {'signs from (UTC)':<20} state")
+    for row in SigningKey.all_keys():
+        stored = next((key for key in schedule.keys if key.kid == row.kid), None)
+        state = schedule.state(stored, now) if stored else "retired"
+        print(f"{row.kid:<44}  {row.algorithm:<6} {_when(row.signs_from):<20} {state}")
     return 0
 
 

@@ -8,6 +8,7 @@ import contextlib
 import math
 import os
 import secrets
+import urllib.parse
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ MIN_SECRET_BYTES = 32
 # NIST SP 800-63B asks for at least 64 bits of entropy in session secrets.
 MIN_SECRET_BITS = 64
 GENERATE_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
-DEV_SECRET_FILE = "jwt-secret"  # noqa: S105  # a file name
 DEV_DATA_KEY_FILE = "data-key"
+JWT_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 
 T = TypeVar("T")
 
@@ -43,9 +44,10 @@ class Settings:
     database_timeout: int = 5
     database_threads: int = 8
     data_dir: Path = Path("data")
-    jwt_secret: Secret = field(default=Secret(""), repr=False)
-    jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
     data_key: Secret = field(default=Secret(""), repr=False)
+    issuer: str = "http://127.0.0.1:8000"
+    jwt_algorithm: str = "ES256"
+    signing_key_publish_ahead: int = 600
     access_token_ttl: int = 900
     refresh_token_ttl: int = 30 * 24 * 3600
     refresh_reuse_grace: int = 10
@@ -111,13 +113,14 @@ class Settings:
             database_threads=_positive(
                 config, "DATABASE_THREADS", cls.database_threads
             ),
-            jwt_secret=_required_secret(
-                config, "JWT_SECRET", data_dir, DEV_SECRET_FILE, production=production
-            ),
             data_key=_required_secret(
                 config, "DATA_KEY", data_dir, DEV_DATA_KEY_FILE, production=production
             ),
-            jwt_previous_secrets=_previous_secrets(config),
+            issuer=_issuer(config),
+            jwt_algorithm=_choice(config, "JWT_ALGORITHM", JWT_ALGORITHMS),
+            signing_key_publish_ahead=_read(
+                config, "SIGNING_KEY_PUBLISH_AHEAD", int, 600
+            ),
             access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),
             refresh_token_ttl=_positive(config, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
             refresh_reuse_grace=_read(config, "REFRESH_REUSE_GRACE", int, 10),
@@ -182,6 +185,8 @@ class Settings:
             raise SettingsError(
                 f"{PREFIX}BCRYPT_COST must be at least 10 in production."
             )
+        if self.signing_key_publish_ahead < 0:
+            raise SettingsError(f"{PREFIX}SIGNING_KEY_PUBLISH_AHEAD must be 0 or more.")
         if self.refresh_reuse_grace < 0:
             raise SettingsError(f"{PREFIX}REFRESH_REUSE_GRACE must be 0 or more.")
         if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
@@ -195,27 +200,11 @@ class Settings:
                 )
 
     def _check_production_secrets(self) -> None:
-        """Refuse secrets that are guessable, or one secret doing two jobs."""
-        named = [
-            ("JWT_SECRET", self.jwt_secret),
-            ("DATA_KEY", self.data_key),
-            *(("JWT_PREVIOUS_SECRETS", secret) for secret in self.jwt_previous_secrets),
-        ]
-        for name, secret in named:
-            if _is_guessable(str(secret)):
-                raise SettingsError(
-                    f"{PREFIX}{name} is guessable (a short piece repeated, or too "
-                    f"few different characters); generate one with: {GENERATE_COMMAND}"
-                )
-        data_key = str(self.data_key)
-        if data_key == str(self.jwt_secret):
+        """Refuse a data key that is guessable."""
+        if _is_guessable(str(self.data_key)):
             raise SettingsError(
-                f"{PREFIX}DATA_KEY must differ from {PREFIX}JWT_SECRET; generate "
-                f"one with: {GENERATE_COMMAND}"
-            )
-        if data_key in map(str, self.jwt_previous_secrets):
-            raise SettingsError(
-                f"{PREFIX}JWT_PREVIOUS_SECRETS must not hold {PREFIX}DATA_KEY."
+                f"{PREFIX}DATA_KEY is guessable (a short piece repeated, or too "
+                f"few different characters); generate one with: {GENERATE_COMMAND}"
             )
 
 
@@ -267,6 +256,33 @@ def _link_template(config: Config, name: str, default: str) -> str:
     return value
 
 
+def _choice(config: Config, name: str, choices: tuple[str, ...]) -> str:
+    value = _read(config, name, str, choices[0])
+    if value not in choices:
+        raise SettingsError(
+            f"{PREFIX}{name}={value!r} is not supported: use one of "
+            f"{', '.join(choices)}."
+        )
+    return value
+
+
+def _issuer(config: Config) -> str:
+    """The public base URL: every token's `iss`, and where the keys are found."""
+    value = _read(config, "ISSUER", str, "http://127.0.0.1:8000").rstrip("/")
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(
+            f"{PREFIX}ISSUER={value!r} is not a base URL; write e.g. "
+            "https://users.example.com"
+        )
+    if parts.query or parts.fragment:
+        raise SettingsError(
+            f"{PREFIX}ISSUER={value!r} is not a base URL; write e.g. "
+            "https://users.example.com"
+        )
+    return value
+
+
 def _list(config: Config, name: str) -> tuple[str, ...]:
     raw = _read(config, name, str, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
@@ -309,11 +325,6 @@ def _required_secret(
             f"{MIN_SECRET_BYTES} bytes); generate one with: {GENERATE_COMMAND}"
         )
     return Secret(_dev_secret(data_dir / dev_file))
-
-
-def _previous_secrets(config: Config) -> tuple[Secret, ...]:
-    values = _list(config, "JWT_PREVIOUS_SECRETS")
-    return tuple(_strong_secret("JWT_PREVIOUS_SECRETS", value) for value in values)
 
 
 def _dev_secret(path: Path) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from starlette.datastructures import Headers
@@ -18,8 +18,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from auth.caller import Caller
+from auth.key_ring import KeyRing
 from auth.opaque import digest
-from auth.tokens import TokenClaims, bearer_token, verify_access_token
+from auth.tokens import TokenClaims, UnknownKey, bearer_token, verify_access_token
 from errors import BadRequest, InvalidApiKey, ServiceUnavailable, Unauthenticated
 from models import ApiKey, live_key_and_user
 from models.workers import run, run_read
@@ -39,11 +40,13 @@ class ApiKeyMiddleware:
         app: ASGIApp,
         *,
         is_public: Callable[[Scope], bool],
-        secrets: Sequence[str],
+        keys: KeyRing,
+        issuer: str,
     ) -> None:
         self.app = app
         self.is_public = is_public
-        self.secrets = secrets
+        self.keys = keys
+        self.issuer = issuer
         self._last_marked: dict[int, float] = {}
         self._verified: dict[bytes, TokenClaims] = {}
         self._marking: set[asyncio.Task[None]] = set()
@@ -81,8 +84,8 @@ class ApiKeyMiddleware:
         """The caller, or None when the API key is not one live key."""
         if len(keys) != 1 or not keys[0]:
             return None
-        claims, token_error = self.claims(authorization)
-        names = (claims.user_id, claims.session_id) if claims else ()
+        claims, token_error = await self.claims(authorization)
+        names = (claims.user_id, claims.session_id, claims.key_id) if claims else ()
         api_key, user = await run_read(live_key_and_user, digest(keys[0]), *names)
         if api_key is None:
             return None
@@ -97,14 +100,22 @@ class ApiKeyMiddleware:
             return Caller(tenant=tenant, token_error=invalid)
         return Caller(tenant=tenant, user=user, session_id=claims.session_id)
 
-    def claims(
+    async def claims(
         self, authorization: list[str]
     ) -> tuple[TokenClaims | None, Unauthenticated | None]:
         """The verified claims of the request's token, or why it has none."""
         if not authorization:
             return None, None
         try:
-            return self.verified(bearer_token(authorization), datetime.now(UTC)), None
+            token = bearer_token(authorization)
+            try:
+                return self.verified(token, datetime.now(UTC)), None
+            except UnknownKey:
+                # Perhaps a key another worker or host has just started to use.
+                if not self.keys.may_reload():
+                    raise
+                await run(self.keys.load)
+                return self.verified(token, datetime.now(UTC)), None
         except Unauthenticated as error:
             return None, error
 
@@ -118,7 +129,9 @@ class ApiKeyMiddleware:
         claims = self._verified.get(key)
         if claims is not None and claims.expires_at > now:
             return claims
-        claims = verify_access_token(token, secrets=self.secrets, now=now)
+        claims = verify_access_token(
+            token, keys=self.keys.verification_keys, issuer=self.issuer, now=now
+        )
         if len(self._verified) >= VERIFIED_TOKENS:
             del self._verified[next(iter(self._verified))]  # the oldest
         self._verified[key] = claims

@@ -1,29 +1,30 @@
-"""Access tokens: HS256 JWTs bound to one tenant (the audience) and one user.
+"""Access tokens: RFC 9068 JWTs bound to one tenant (the audience) and one user.
 
-Pure functions: secrets and "now" are parameters. Only HS256 is accepted, the
-`typ` header must say this is an access token, and the `kid` header may only name
-one of the configured secrets; it is never used to fetch a key.
+Pure functions: keys and "now" are parameters. A token is accepted only when its
+`kid` names one of the published keys and its `alg` is that key's own: never
+HMAC, never `none`, never a key the token brings along (`jwk`, `jku`, `x5u`).
+The `typ` header must say this is an access token.
 """
 
 import base64
 import binascii
-import functools
-import hashlib
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import jwt
+from cryptography.hazmat.primitives.asymmetric.types import (
+    PrivateKeyTypes,
+    PublicKeyTypes,
+)
 
 from errors import Unauthenticated
 
-ALGORITHMS = ["HS256"]
 TOKEN_TYPE = "at+jwt"  # noqa: S105  # a media type, not a secret
-ISSUER = "user-service"
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
 # Far above any token we issue; refuses 100 KB of garbage before decoding it.
 MAX_TOKEN_LENGTH = 2048
@@ -39,12 +40,33 @@ class TokenClaims:
     token_id: str
     issued_at: datetime
     expires_at: datetime
+    key_id: str  # the kid that signed it: retiring that key ends the token
 
 
-@functools.lru_cache(maxsize=16)
-def key_id(secret: str) -> str:
-    """Name a secret without revealing it: the `kid` header of its tokens."""
-    return hashlib.sha256(b"kid:" + secret.encode()).hexdigest()[:16]
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    algorithm: str
+    private_key: PrivateKeyTypes
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    kid: str
+    algorithm: str
+    public_key: PublicKeyTypes
+
+
+class UnknownKey(Unauthenticated):
+    """The token names a key this process does not know (yet): perhaps a new one."""
+
+
+@dataclass(frozen=True)
+class Grants:
+    """What the token tells the tenant's services the user may do."""
+
+    roles: Sequence[str]
+    permissions: Sequence[str]
 
 
 def issue_access_token(
@@ -52,57 +74,54 @@ def issue_access_token(
     user_id: UUID,
     tenant_id: UUID,
     session_id: UUID,
-    secret: str,
+    grants: Grants,
+    key: SigningKey,
+    issuer: str,
     ttl: int,
     now: datetime,
 ) -> str:
     claims = {
-        "iss": ISSUER,
+        "iss": issuer,
         "aud": str(tenant_id),
         "sub": str(user_id),
+        # RFC 9068 asks for the client the token was issued to: the tenant.
+        "client_id": str(tenant_id),
         # The session (login family) it belongs to: ending it ends this token.
         "sid": str(session_id),
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=ttl)).timestamp()),
         "jti": secrets.token_urlsafe(16),
+        "roles": list(grants.roles),
+        "permissions": list(grants.permissions),
     }
-    headers = {"typ": TOKEN_TYPE, "kid": key_id(secret)}
-    return jwt.encode(claims, secret, algorithm="HS256", headers=headers)
-
-
-def read_access_token(
-    token: str, *, tenant_id: UUID, secrets: Sequence[str], now: datetime
-) -> TokenClaims:
-    """Verify a token for this tenant; raise Unauthenticated if it is not valid.
-
-    Args:
-        secrets: the current secret first, then those still accepted in a rotation.
-    """
-    claims = verify_access_token(token, secrets=secrets, now=now)
-    if claims.tenant_id != tenant_id:
-        raise Unauthenticated("Invalid access token.")
-    return claims
+    headers = {"typ": TOKEN_TYPE, "kid": key.kid}
+    return jwt.encode(claims, key.private_key, algorithm=key.algorithm, headers=headers)  # type: ignore[arg-type]
 
 
 def verify_access_token(
-    token: str, *, secrets: Sequence[str], now: datetime
+    token: str,
+    *,
+    keys: Mapping[str, VerificationKey],
+    issuer: str,
+    now: datetime,
 ) -> TokenClaims:
     """Verify a token of any tenant: the caller compares `tenant_id` with its own.
 
-    Anything but a valid token raises Unauthenticated, whatever its bytes: a
-    payload that decodes but holds the wrong types is one more invalid token.
+    Anything but a valid token raises Unauthenticated (UnknownKey for a `kid`
+    not in `keys`), whatever its bytes: a payload that decodes but holds the
+    wrong types is one more invalid token.
     """
     if len(token) > MAX_TOKEN_LENGTH:
         raise Unauthenticated("Invalid access token.")
     try:
-        # The kid only chooses among our own secrets; the header is signed, so
-        # a changed one fails the verification below.
-        secret = _signing_secret(_unverified_part(token, 0), secrets)
+        # The kid only chooses among our own published keys, and the alg must
+        # be that key's: the header is signed, so a changed one fails below.
+        key = _verification_key(_unverified_part(token, 0), keys)
         verified = jwt.decode_complete(
             token,
-            secret,
-            algorithms=ALGORITHMS,
-            issuer=ISSUER,
+            key.public_key,  # type: ignore[arg-type]
+            algorithms=[key.algorithm],
+            issuer=issuer,
             # The audience (tenant) and the times are checked below.
             options={
                 "require": REQUIRED_CLAIMS,
@@ -112,8 +131,8 @@ def verify_access_token(
                 "verify_nbf": False,
             },
         )
-        _signing_secret(verified["header"], secrets)  # typ and kid, now verified
-        return _claims_at(verified["payload"], now)
+        _verification_key(verified["header"], keys)  # typ, kid and alg, verified
+        return _claims_at(verified["payload"], now, key_id=key.kid)
     # What a token's bytes can make the parsers raise, from JSON nested too
     # deep to a time too far: all of it is one more invalid token.
     except (
@@ -156,16 +175,21 @@ def _unverified_part(token: str, index: int) -> dict[str, Any]:
     return value
 
 
-def _signing_secret(header: dict[str, Any], secrets: Sequence[str]) -> str:
+def _verification_key(
+    header: dict[str, Any], keys: Mapping[str, VerificationKey]
+) -> VerificationKey:
     if header.get("typ") != TOKEN_TYPE:
         raise jwt.InvalidTokenError("not an access token")
-    for secret in secrets:
-        if header.get("kid") == key_id(secret):
-            return secret
-    raise jwt.InvalidTokenError("unknown key id")
+    kid = header.get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise UnknownKey("Invalid access token.")
+    if header.get("alg") != key.algorithm:
+        raise jwt.InvalidAlgorithmError("not the algorithm of the named key")
+    return key
 
 
-def _claims_at(claims: dict[str, Any], now: datetime) -> TokenClaims:
+def _claims_at(claims: dict[str, Any], now: datetime, *, key_id: str) -> TokenClaims:
     issued_at = _moment(claims["iat"], now)
     expires_at = _moment(claims["exp"], now)
     not_before = _moment(claims.get("nbf", 0), now)
@@ -180,6 +204,7 @@ def _claims_at(claims: dict[str, Any], now: datetime) -> TokenClaims:
         token_id=_text(claims["jti"]),
         issued_at=issued_at,
         expires_at=expires_at,
+        key_id=key_id,
     )
 
 

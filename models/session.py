@@ -138,13 +138,17 @@ def purge_ended_sessions(*, retention: timedelta = timedelta(hours=1)) -> int:
 
 
 def live_key_and_user(
-    key_digest: str, user_id: UUID | None = None, session_id: UUID | None = None
+    key_digest: str,
+    user_id: UUID | None = None,
+    session_id: UUID | None = None,
+    signing_key_id: str | None = None,
 ) -> tuple[ApiKey | None, User | None]:
     """The live API key with this digest, and the active user of the key's tenant
     with that live session: one indexed query, the one every request makes.
 
     The user is None without ids, or when the rule does not hold: the account is
-    another tenant's or deactivated, or the session ended or is someone else's.
+    another tenant's or deactivated, the session ended or is someone else's, or
+    the key that signed the token was retired (by any process, a moment ago).
     """
     row = fetch_one(
         User,
@@ -154,10 +158,13 @@ def live_key_and_user(
         " AND EXISTS (SELECT 1 FROM session WHERE session.id = {p}"
         ' AND session.user_id = "user".id AND session.revoked_at IS NULL'
         " AND session.expires_at > {p})"
+        " AND EXISTS (SELECT 1 FROM signing_key WHERE signing_key.kid = {p}"
+        " AND signing_key.retired_at IS NULL)"
         " WHERE api_key.digest = {p} AND api_key.revoked_at IS NULL",
         as_db(User.id, user_id),
         as_db(Session.id, session_id),
         as_db(Session.expires_at, utcnow()),
+        signing_key_id,
         key_digest,
     )
     if row is None:

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from auth.opaque import digest, new_token
+from auth.permissions import grants_of_role
 from auth.tokens import issue_access_token
 from models import RefreshToken, Session, User, database
 from models.db import utcnow
@@ -38,13 +39,16 @@ def next_pair(context: Context, user: User, session: Session) -> AuthPayload:
         session=session,
         expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl),
     )
+    now = datetime.now(UTC)
     access_token = issue_access_token(
         user_id=user.id,
         tenant_id=context.tenant.id,
         session_id=session.id,
-        secret=str(settings.jwt_secret),
+        grants=grants_of_role(user.role),
+        key=context.keys.signing_key(now),
+        issuer=settings.issuer,
         ttl=settings.access_token_ttl,
-        now=datetime.now(UTC),
+        now=now,
     )
     return AuthPayload(
         access_token=access_token,

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from auth.caller import Caller
 from auth.hashing import PasswordHasher
+from auth.key_ring import KeyRing
 from auth.rate_limits import RateLimits
 from mail import Mailer
 from models import Action, AuditEvent, Tenant, User
@@ -20,6 +21,7 @@ class Context:
     hasher: PasswordHasher
     limits: RateLimits
     mailer: Mailer
+    keys: KeyRing
     client_ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None

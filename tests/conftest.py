@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from app import create_app
+from auth.key_ring import stored_key
+from auth.sealing import unseal
+from auth.signing_keys import KeySchedule, load_private_key
+from auth.tokens import SigningKey
 from models.db import close_database
+from models.signing_key import SigningKey as SigningKeyRow
 from provisioning import new_tenant
 from settings import Settings
 
-JWT_SECRET = "test-secret-" + "x" * 40
 DATA_KEY = "test-data-key-" + "y" * 40
 PASSWORD = "s3cret-Pw!"
 REQUIRE_SERVICES = os.environ.get("USER_SERVICE_TEST_REQUIRE_SERVICES") == "1"
@@ -29,6 +34,17 @@ POSTGRES_URL = os.environ.get(
     "USER_SERVICE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 RUN_ID = uuid.uuid4().hex[:8]
+
+
+def service_signing_key() -> SigningKey:
+    """The key the app under test signs with now, read from its database."""
+    now = datetime.now(UTC)
+    stored = KeySchedule.of(
+        [stored_key(row) for row in SigningKeyRow.unretired()], token_ttl=timedelta(0)
+    ).signing_key(now)
+    assert stored is not None
+    pem = unseal(stored.sealed_private_key, keys=[DATA_KEY])
+    return SigningKey(stored.kid, stored.algorithm, load_private_key(pem))
 
 
 def service_missing(reason: str) -> None:
@@ -42,7 +58,6 @@ def make_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return {
         "USER_SERVICE_DATA_DIR": str(tmp_path),
         "USER_SERVICE_DATABASE_URL": database_url(tmp_path),
-        "USER_SERVICE_JWT_SECRET": JWT_SECRET,
         "USER_SERVICE_DATA_KEY": DATA_KEY,
         # Cost 4 keeps the suite fast; production's 12 is checked on its own.
         "USER_SERVICE_BCRYPT_COST": "4",

@@ -4,7 +4,6 @@ process, against the same SQLite file an app then serves (CONTRACT.md "Running i
 import contextlib
 import os
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from app import create_app
 from models.db import MIGRATIONS, close_database, migrate, open_database
 from provisioning import new_tenant
 from settings import Settings
-from tests.conftest import JWT_SECRET, PASSWORD, Api, make_environ
+from tests.conftest import PASSWORD, Api, make_environ
 
 PROJECT = Path(__file__).resolve().parent.parent
 TIMEOUT = 30
@@ -179,28 +178,27 @@ def production(tmp_path: Path, **overrides: str) -> dict[str, str]:
     return environ
 
 
-def test_production_without_jwt_secret_refuses_to_start(tmp_path: Path) -> None:
+def test_production_without_data_key_refuses_to_start(tmp_path: Path) -> None:
     environ = production(tmp_path)
-    del environ["USER_SERVICE_JWT_SECRET"]
+    del environ["USER_SERVICE_DATA_KEY"]
     run = run_cli(environ, "migrate")
     assert run.returncode != 0
-    assert "USER_SERVICE_JWT_SECRET" in run.stderr
+    assert "USER_SERVICE_DATA_KEY" in run.stderr
     assert not (tmp_path / "users.db").exists()
 
 
-def test_serve_in_production_with_31_byte_jwt_secret_exits_at_once(
+def test_serve_in_production_with_31_byte_data_key_exits_at_once(
     tmp_path: Path,
 ) -> None:
-    environ = production(tmp_path, USER_SERVICE_JWT_SECRET="s" * 31)
+    environ = production(tmp_path, USER_SERVICE_DATA_KEY="s" * 31)
     run = run_cli(environ, "--port", str(free_port()))  # serve: the default command
     assert run.returncode != 0
-    assert "USER_SERVICE_JWT_SECRET" in run.stderr
+    assert "USER_SERVICE_DATA_KEY" in run.stderr
     assert "s" * 31 not in run.stderr
 
 
 WEAK_PRODUCTION = {
-    "JWT secret of one character": ("USER_SERVICE_JWT_SECRET", "x" * 48),
-    "data key equal to the JWT secret": ("USER_SERVICE_DATA_KEY", JWT_SECRET),
+    "data key of one character": ("USER_SERVICE_DATA_KEY", "x" * 48),
     "CORS for every origin": ("USER_SERVICE_CORS_ORIGINS", "*"),
 }
 
@@ -217,7 +215,6 @@ def test_serve_in_production_with_a_weak_setting_exits_with_one_line_naming_it(
     assert run.stdout == ""
     [line] = run.stderr.strip().splitlines()
     assert line.startswith(f"error: {variable} "), line
-    assert JWT_SECRET not in line
     assert "x" * 48 not in line
     assert not (tmp_path / "users.db").exists()
 
@@ -228,23 +225,6 @@ def test_bad_integer_setting_refuses_to_start_naming_it(tmp_path: Path) -> None:
     )
     assert run.returncode != 0
     assert "USER_SERVICE_ACCESS_TOKEN_TTL" in run.stderr
-
-
-def test_development_creates_a_private_jwt_secret_and_reuses_it(
-    tmp_path: Path,
-) -> None:
-    environ = make_environ(tmp_path)
-    del environ["USER_SERVICE_JWT_SECRET"]
-    secret_file = tmp_path / "jwt-secret"
-    run_ok(environ, "migrate")
-    secret = secret_file.read_text()
-    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    assert len(secret.strip().encode()) >= 32
-    run_ok(environ, "migrate")
-    assert secret_file.read_text() == secret
-    assert [path.name for path in tmp_path.iterdir() if "jwt" in path.name] == [
-        "jwt-secret"
-    ]
 
 
 # ---- serve ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ def mode(path: Path) -> str:
 def sqlite_environ(data_dir: Path, database: Path) -> dict[str, str]:
     """SQLite at `database` whatever the suite runs on; secrets made in `data_dir`."""
     environ = make_environ(data_dir, USER_SERVICE_DATABASE_URL=f"sqlite:///{database}")
-    del environ["USER_SERVICE_JWT_SECRET"], environ["USER_SERVICE_DATA_KEY"]
+    del environ["USER_SERVICE_DATA_KEY"]
     return environ
 
 
@@ -45,7 +45,7 @@ def test_a_fresh_data_folder_and_everything_in_it_are_private(tmp_path: Path) ->
     assert run.returncode == 0, run.stderr
     assert mode(data) == "0o700"
     modes = {path.name: mode(path) for path in data.iterdir()}
-    assert {"users.db", "jwt-secret", "data-key"} <= modes.keys()
+    assert {"users.db", "data-key"} <= modes.keys()
     assert set(modes.values()) == {"0o600"}, modes
 
 

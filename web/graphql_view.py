@@ -19,6 +19,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from auth.hashing import PasswordHasher
+from auth.key_ring import KeyRing
 from auth.rate_limits import RateLimits
 from errors import BadRequest, ServiceUnavailable
 from mail import Mailer
@@ -41,6 +42,7 @@ class GraphQLView(GraphQL[Context, None]):
         hasher: PasswordHasher,
         limits: RateLimits,
         mailer: Mailer,
+        keys: KeyRing,
     ) -> None:
         super().__init__(
             schema,
@@ -51,6 +53,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.hasher = hasher
         self.limits = limits
         self.mailer = mailer
+        self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -87,6 +90,7 @@ class GraphQLView(GraphQL[Context, None]):
             hasher=self.hasher,
             limits=self.limits,
             mailer=self.mailer,
+            keys=self.keys,
             client_ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
             request_id=state.request_id,

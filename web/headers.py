@@ -1,4 +1,5 @@
-"""Headers every response carries: no MIME sniffing, no caching of tokens.
+"""Headers every response carries: no MIME sniffing, no caching of tokens
+(the public signing keys alone set a `cache-control` of their own).
 
 The request log (web/request_log.py), the outermost layer, adds them.
 """

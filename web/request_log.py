@@ -57,7 +57,9 @@ class RequestLog:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
-                headers.update(SECURITY_HEADERS)
+                for name, value in SECURITY_HEADERS.items():
+                    # Only the published keys say they may be cached.
+                    headers.setdefault(name, value)
                 headers["x-request-id"] = request_id
                 if "vary" not in headers:  # CORS answers vary with the Origin
                     headers["vary"] = "Origin"

@@ -1,5 +1,6 @@
 """Attacks on access tokens through HTTP: SECURITY.md section D (D8 lives with
-the settings tests). The tests know JWT_SECRET, so they forge tokens."""
+the settings tests). The tests read the service's signing key from its
+database, so they can forge tokens the service would sign."""
 
 import base64
 import hashlib
@@ -15,13 +16,13 @@ from uuid import uuid4
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 
-from auth.tokens import key_id
+from auth.signing_keys import generate_key, load_private_key
+from auth.tokens import SigningKey
 from models import User
-from tests.conftest import JWT_SECRET, Api, Result, make_environ
+from tests.conftest import Api, Result, make_environ, service_signing_key
 
-OTHER_SECRET = "an-attacker-secret-" + "y" * 40
-PREVIOUS_SECRET = "the-previous-secret-" + "z" * 40
 ANN = "ann@x.io"
 ME = "{ me { email } }"
 
@@ -45,20 +46,28 @@ def hand_built(header: dict[str, Any], payload: dict[str, Any], signature: str) 
 
 
 def hmac_signed(
-    header: dict[str, Any], payload: dict[str, Any], *, secret: str, digest: Any
+    header: dict[str, Any], payload: dict[str, Any], *, secret: bytes, digest: Any
 ) -> str:
     signing_input = f"{b64json(header)}.{b64json(payload)}"
-    mac = hmac.new(secret.encode(), signing_input.encode(), digest).digest()
+    mac = hmac.new(secret, signing_input.encode(), digest).digest()
     return f"{signing_input}.{b64url(mac)}"
 
 
-def forge(payload: dict[str, Any], *, secret: str = JWT_SECRET, **headers: Any) -> str:
-    """An HS256 token with the app's headers (typ, kid of `secret`), overridable."""
+def attacker_key() -> SigningKey:
+    pem, jwk = generate_key("ES256")
+    return SigningKey(jwk["kid"], "ES256", load_private_key(pem))
+
+
+def forge(
+    payload: dict[str, Any], *, key: SigningKey | None = None, **headers: Any
+) -> str:
+    """A token signed as the app signs (its key, typ and kid), overridable."""
+    key = key or service_signing_key()
     return jwt.encode(
         payload,
-        secret,
-        algorithm="HS256",
-        headers={"typ": "at+jwt", "kid": key_id(secret), **headers},
+        key.private_key,  # type: ignore[arg-type]
+        algorithm=key.algorithm,
+        headers={"typ": "at+jwt", "kid": service_signing_key().kid, **headers},
     )
 
 
@@ -67,7 +76,14 @@ def claims_of(token: str) -> dict[str, Any]:
 
 
 def app_header(alg: str) -> dict[str, Any]:
-    return {"alg": alg, "typ": "at+jwt", "kid": key_id(JWT_SECRET)}
+    return {"alg": alg, "typ": "at+jwt", "kid": service_signing_key().kid}
+
+
+def public_pem() -> bytes:
+    public = service_signing_key().private_key.public_key()
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def fresh_claims(api: Api, email: str = ANN) -> dict[str, Any]:
@@ -102,14 +118,7 @@ def test_forged_token_with_valid_claims_and_headers_is_accepted(api: Api) -> Non
     assert me_email(api, forge(fresh_claims(api))) == ANN
 
 
-def test_hand_built_hs256_token_with_valid_claims_is_accepted(api: Api) -> None:
-    token = hmac_signed(
-        app_header("HS256"), fresh_claims(api), secret=JWT_SECRET, digest=hashlib.sha256
-    )
-    assert me_email(api, token) == ANN
-
-
-# D1: the algorithm allowlist is exactly HS256.
+# D1: only the named key's own algorithm is accepted.
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "noNE", "NONE"])
@@ -118,24 +127,34 @@ def test_unsigned_token_with_alg_none_is_unauthenticated(api: Api, alg: str) -> 
     assert_refused(api.me(token))
 
 
-def test_hs512_token_signed_with_the_real_secret_is_unauthenticated(api: Api) -> None:
-    token = hmac_signed(
-        app_header("HS512"), fresh_claims(api), secret=JWT_SECRET, digest=hashlib.sha512
-    )
+@pytest.mark.parametrize(
+    ("alg", "digest"),
+    [("HS256", hashlib.sha256), ("HS512", hashlib.sha512), ("hs256", hashlib.sha256)],
+)
+def test_hmac_token_keyed_with_the_published_public_key_is_unauthenticated(
+    api: Api, alg: str, digest: Any
+) -> None:
+    # Everyone has the public key: a verifier that let the token pick HMAC would
+    # take it for the secret.
+    claims = fresh_claims(api)
+    token = hmac_signed(app_header(alg), claims, secret=public_pem(), digest=digest)
     assert_refused(api.me(token))
 
 
-def test_lowercase_hs256_alg_is_unauthenticated(api: Api) -> None:
+def test_hmac_token_keyed_with_the_published_jwk_is_unauthenticated(
+    api: Api,
+) -> None:
+    jwks = api.client.get("/.well-known/jwks.json").json()
+    secret = json.dumps(jwks["keys"][0]).encode()
     token = hmac_signed(
-        app_header("hs256"), fresh_claims(api), secret=JWT_SECRET, digest=hashlib.sha256
+        app_header("HS256"), fresh_claims(api), secret=secret, digest=hashlib.sha256
     )
     assert_refused(api.me(token))
 
 
 def test_rs256_token_with_an_attacker_signature_is_unauthenticated(api: Api) -> None:
-    # No `cryptography` here: a garbage 2048-bit "RSA signature" stands in for
-    # one made with an attacker's key; the app must refuse the alg before keys.
-    signature = b64url(hashlib.sha512(b"attacker").digest() * 4)
+    # The kid names the service's ES256 key: RS256 is not its algorithm.
+    signature = b64url(hashlib.sha512(b"attacker").digest() * 6)
     token = hand_built(app_header("RS256"), fresh_claims(api), signature)
     assert_refused(api.me(token))
 
@@ -182,10 +201,10 @@ def test_payload_edited_to_another_user_is_unauthenticated(api: Api) -> None:
     assert_refused(api.me(with_edited_payload(api.user(ANN), sub=bob)))
 
 
-def test_token_signed_with_another_secret_under_the_real_kid_is_unauthenticated(
+def test_token_signed_with_a_foreign_key_under_the_real_kid_is_unauthenticated(
     api: Api,
 ) -> None:
-    token = forge(fresh_claims(api), secret=OTHER_SECRET, kid=key_id(JWT_SECRET))
+    token = forge(fresh_claims(api), key=attacker_key())
     assert_refused(api.me(token))
 
 
@@ -317,15 +336,20 @@ def test_token_pointing_at_a_remote_key_is_unauthenticated_and_never_fetched(
 ) -> None:
     url, received = listener
     token = forge(
-        fresh_claims(api), secret=OTHER_SECRET, kid="attacker", **{hint: f"{url}/jwks"}
+        fresh_claims(api), key=attacker_key(), kid="attacker", **{hint: f"{url}/jwks"}
     )
     assert_refused(api.me(token))
     assert received == []
 
 
-def test_token_with_an_embedded_jwk_is_unauthenticated(api: Api) -> None:
-    jwk = {"kty": "oct", "kid": "attacker", "k": b64url(OTHER_SECRET.encode())}
-    token = forge(fresh_claims(api), secret=OTHER_SECRET, kid="attacker", jwk=jwk)
+@pytest.mark.parametrize("kid", ["attacker", None], ids=["own-kid", "real-kid"])
+def test_token_with_an_embedded_jwk_is_unauthenticated(
+    api: Api, kid: str | None
+) -> None:
+    pem, jwk = generate_key("ES256")
+    key = SigningKey(jwk["kid"], "ES256", load_private_key(pem))
+    kid = kid or service_signing_key().kid
+    token = forge(fresh_claims(api), key=key, kid=kid, jwk=jwk)
     assert_refused(api.me(token))
 
 
@@ -365,62 +389,33 @@ def test_access_token_in_the_query_string_is_ignored(api: Api) -> None:
     assert_refused(send(api, [], url=f"/graphql?access_token={token}"))
 
 
-# D11: the token carries only what the service needs.
+# D11: the token carries what RFC 9068 asks, and what the user may do.
 
 
-def test_issued_token_holds_only_minimal_claims_and_typed_header(api: Api) -> None:
+def test_issued_token_holds_rfc_9068_claims_and_typed_header(api: Api) -> None:
     api.sign_up(ANN, city="Oslo").ok()
     payload = api.login(ANN).ok()["login"]
     token = payload["accessToken"]
     claims = claims_of(token)
-    # `sid` (an opaque session id, for logout) is allowed too; nothing else.
-    assert set(claims) - {"sid"} == {"iss", "aud", "sub", "iat", "exp", "jti"}
+    assert set(claims) == {
+        *("iss", "aud", "sub", "client_id", "iat", "exp", "jti", "sid"),
+        *("roles", "permissions"),
+    }
+    assert claims["iss"] == "http://127.0.0.1:8000"
     assert claims["sub"] == payload["user"]["id"]
     assert claims["exp"] - claims["iat"] == 900
+    assert (claims["roles"], claims["permissions"]) == (["USER"], [])
     assert jwt.get_unverified_header(token) == {
-        "alg": "HS256",
+        "alg": "ES256",
         "typ": "at+jwt",
-        "kid": key_id(JWT_SECRET),
+        "kid": service_signing_key().kid,
     }
 
 
-# Key rotation: USER_SERVICE_JWT_PREVIOUS_SECRETS.
-
-ROTATION = {"USER_SERVICE_JWT_PREVIOUS_SECRETS": f" {OTHER_SECRET}, {PREVIOUS_SECRET}"}
-
-
-@pytest.mark.parametrize("environ", [ROTATION], indirect=True)
-def test_token_signed_with_a_previous_secret_is_accepted(api: Api) -> None:
-    token = forge(fresh_claims(api), secret=PREVIOUS_SECRET)
-    assert me_email(api, token) == ANN
-
-
-@pytest.mark.parametrize("environ", [ROTATION], indirect=True)
-def test_new_tokens_are_signed_with_the_current_secret_during_rotation(
-    api: Api,
-) -> None:
-    token = api.user(ANN)
-    assert jwt.get_unverified_header(token)["kid"] == key_id(JWT_SECRET)
-    decoded = jwt.decode(
-        token, JWT_SECRET, algorithms=["HS256"], audience=claims_of(token)["aud"]
-    )
-    assert decoded["sub"] == claims_of(token)["sub"]
-
-
-@pytest.mark.parametrize("environ", [ROTATION], indirect=True)
-def test_token_whose_kid_names_another_configured_secret_is_unauthenticated(
-    api: Api,
-) -> None:
-    token = forge(fresh_claims(api), secret=PREVIOUS_SECRET, kid=key_id(JWT_SECRET))
-    assert_refused(api.me(token))
-
-
-def test_token_whose_kid_names_no_configured_secret_is_unauthenticated(
-    api: Api,
-) -> None:
-    token = forge(fresh_claims(api), kid=key_id(PREVIOUS_SECRET))
-    assert_refused(api.me(token))
-
-
-def test_token_of_a_secret_no_longer_configured_is_unauthenticated(api: Api) -> None:
-    assert_refused(api.me(forge(fresh_claims(api), secret=PREVIOUS_SECRET)))
+def test_admin_token_carries_every_service_permission(admin_api: Api) -> None:
+    claims = claims_of(admin_api.token("boss@acme.io"))
+    assert claims["roles"] == ["ADMIN"]
+    assert claims["permissions"] == [
+        *("users:read", "users:write", "users:deactivate", "roles:manage"),
+        *("sessions:revoke", "mfa:reset", "audit:read", "identity-providers:manage"),
+    ]

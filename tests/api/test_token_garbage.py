@@ -1,12 +1,11 @@
 """Tokens that are signed right but hold garbage: every claim with every JSON
 type, nested payloads, payloads that are not UTF-8. Each is one more invalid
 token: UNAUTHENTICATED (INVALID_API_KEY with a bad key), one log line, never a
-500, and the connection stays usable. The tests know JWT_SECRET, so they sign.
+500, and the connection stays usable. The tests read the service's signing
+key from its database, so they sign.
 """
 
 import base64
-import hashlib
-import hmac
 import json
 import logging
 from typing import Any
@@ -15,12 +14,11 @@ from uuid import uuid4
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jwt.algorithms import get_default_algorithms
 
-from auth.tokens import key_id
-from tests.conftest import JWT_SECRET, Api
+from tests.conftest import Api, service_signing_key
 
 ME = "{ me { email } }"
-HEADER = {"alg": "HS256", "typ": "at+jwt", "kid": key_id(JWT_SECRET)}
 NOW = 1_790_000_000
 json_values = st.recursive(
     st.none()
@@ -40,17 +38,25 @@ def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def signed(payload: bytes, header: dict[str, Any] = HEADER) -> str:
+def app_header() -> dict[str, Any]:
+    key = service_signing_key()
+    return {"alg": key.algorithm, "typ": "at+jwt", "kid": key.kid}
+
+
+def signed(payload: bytes, header: dict[str, Any] | None = None) -> str:
     """A token whose signature is right for whatever bytes its payload holds."""
-    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(payload)}"
-    mac = hmac.new(JWT_SECRET.encode(), signing_input.encode(), hashlib.sha256)
-    return f"{signing_input}.{b64url(mac.digest())}"
+    key = service_signing_key()
+    header_part = b64url(json.dumps(header or app_header()).encode())
+    signing_input = f"{header_part}.{b64url(payload)}"
+    algorithm = get_default_algorithms()[key.algorithm]
+    signature = algorithm.sign(signing_input.encode(), key.private_key)
+    return f"{signing_input}.{b64url(signature)}"
 
 
 def claims(**changes: Any) -> bytes:
     """Claims of a real-looking token of the dev tenant, with `changes`."""
     base: dict[str, Any] = {
-        "iss": "user-service",
+        "iss": "http://127.0.0.1:8000",
         "aud": str(uuid4()),
         "sub": str(uuid4()),
         "sid": str(uuid4()),
@@ -133,7 +139,7 @@ def test_any_payload_and_header_is_refused_without_a_500(
     api: Api, payload: dict[str, Any], header: dict[str, Any]
 ) -> None:
     body = json.dumps(payload).encode()
-    for token in (signed(body), signed(body, {**HEADER, **header})):
+    for token in (signed(body), signed(body, {**app_header(), **header})):
         result = api.gql(ME, token=token)
         assert result.status < 500, result.body
         assert result.error_code == "UNAUTHENTICATED", result.body

@@ -10,9 +10,7 @@ import pytest
 
 from settings import DEFAULT_DEV_API_KEY, Settings, SettingsError
 
-# 32 bytes each, as random as production needs: no piece repeats.
-SECRET = "k7Qp2VxZ9mLr4TbN8wEy6HsJ3dFg5CuA"
-OTHER_SECRET = "o" * 40
+# 32 bytes, as random as production needs: no piece repeats.
 DATA_KEY = "Wd3Rz8NcYq5Lp2Xv7Gm4Tj9Hb6Ks1Fe0"
 
 
@@ -24,7 +22,7 @@ def settings_from(tmp_path: Path, **env: str) -> Settings:
 
 
 def production_from(tmp_path: Path, **env: str) -> Settings:
-    environ = {"ENV": "production", "JWT_SECRET": SECRET, "DATA_KEY": DATA_KEY, **env}
+    environ = {"ENV": "production", "DATA_KEY": DATA_KEY, **env}
     return settings_from(tmp_path, **environ)
 
 
@@ -42,7 +40,9 @@ def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     assert settings.refresh_token_ttl == 30 * 24 * 3600
     assert settings.refresh_reuse_grace == 10
     assert settings.dev_api_key == DEFAULT_DEV_API_KEY
-    assert settings.jwt_previous_secrets == ()
+    assert settings.issuer == "http://127.0.0.1:8000"
+    assert settings.jwt_algorithm == "ES256"
+    assert settings.signing_key_publish_ahead == 600
     assert settings.max_body_bytes == 65536
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
     assert settings.bcrypt_cost == 12
@@ -132,43 +132,46 @@ def test_unknown_env_is_refused_naming_the_variable(tmp_path: Path) -> None:
     assert "USER_SERVICE_ENV" in refusal(tmp_path, ENV="staging")
 
 
-# ---- the JWT secret -------------------------------------------------------------
+# ---- the data key (it seals TOTP secrets and the private signing keys) -----------
 
 
-def test_production_without_jwt_secret_is_refused_naming_the_variable(
+def test_production_without_data_key_is_refused_naming_the_variable(
     tmp_path: Path,
 ) -> None:
     message = refusal(tmp_path, ENV="production")
-    assert "USER_SERVICE_JWT_SECRET" in message
+    assert "USER_SERVICE_DATA_KEY" in message
+    assert "required in production" in message
     assert "32 bytes" in message
 
 
 @pytest.mark.parametrize(
     "secret",
-    ["s" * 31, "é" * 15 + "s", ""],
-    ids=["31 ASCII bytes", "31 UTF-8 bytes in 16 characters", "empty"],
+    ["s" * 31, "é" * 15 + "s"],
+    ids=["31 ASCII bytes", "31 UTF-8 bytes in 16 characters"],
 )
-def test_production_with_weak_jwt_secret_is_refused(
+def test_production_with_a_short_data_key_is_refused(
     tmp_path: Path, secret: str
 ) -> None:
-    message = refusal(tmp_path, ENV="production", JWT_SECRET=secret)
-    assert "USER_SERVICE_JWT_SECRET" in message
-    if secret:
-        assert secret not in message
+    message = refusal(tmp_path, ENV="production", DATA_KEY=secret)
+    assert "USER_SERVICE_DATA_KEY" in message
+    assert secret not in message
 
 
 @pytest.mark.parametrize(
     "secret",
-    [SECRET, "éèêëàâäî0123456789abcdef"],
+    [DATA_KEY, "éèêëàâäî0123456789abcdef"],
     ids=["32 ASCII bytes", "32 UTF-8 bytes"],
 )
-def test_production_accepts_a_32_byte_jwt_secret(tmp_path: Path, secret: str) -> None:
-    settings = production_from(tmp_path, JWT_SECRET=secret)
-    assert str(settings.jwt_secret) == secret
+def test_production_accepts_a_32_byte_data_key(tmp_path: Path, secret: str) -> None:
+    assert str(production_from(tmp_path, DATA_KEY=secret).data_key) == secret
 
 
-def test_short_jwt_secret_is_refused_in_development_too(tmp_path: Path) -> None:
-    assert "USER_SERVICE_JWT_SECRET" in refusal(tmp_path, JWT_SECRET="s" * 31)
+def test_production_needs_no_jwt_secret_any_more(tmp_path: Path) -> None:
+    assert production_from(tmp_path).env == "production"
+
+
+def test_short_data_key_is_refused_in_development_too(tmp_path: Path) -> None:
+    assert "USER_SERVICE_DATA_KEY" in refusal(tmp_path, DATA_KEY="s" * 31)
 
 
 def test_production_never_writes_a_secret_file(tmp_path: Path) -> None:
@@ -176,88 +179,64 @@ def test_production_never_writes_a_secret_file(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_development_creates_a_private_secret_file_and_reuses_it(
-    tmp_path: Path,
-) -> None:
-    first = settings_from(tmp_path)
-    secret_file = tmp_path / "jwt-secret"
-    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
-    assert len(str(first.jwt_secret).encode()) >= 32
-    assert str(first.jwt_secret) == secret_file.read_text().strip()
-    assert str(settings_from(tmp_path).jwt_secret) == str(first.jwt_secret)
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "data-key",
-        "jwt-secret",
-    ]
-
-
 def test_development_creates_a_private_data_key_and_reuses_it(tmp_path: Path) -> None:
     first = settings_from(tmp_path)
     key_file = tmp_path / "data-key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert len(str(first.data_key).encode()) >= 32
     assert str(first.data_key) == key_file.read_text().strip()
     assert str(settings_from(tmp_path).data_key) == str(first.data_key)
-    assert str(first.data_key) != str(first.jwt_secret)
+    assert [path.name for path in tmp_path.iterdir()] == ["data-key"]
 
 
-def test_development_with_given_secrets_writes_no_file(tmp_path: Path) -> None:
-    settings = settings_from(tmp_path, JWT_SECRET=SECRET, DATA_KEY=DATA_KEY)
-    assert str(settings.jwt_secret) == SECRET
+def test_development_with_a_given_data_key_writes_no_file(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, DATA_KEY=DATA_KEY)
+    assert str(settings.data_key) == DATA_KEY
     assert list(tmp_path.iterdir()) == []
 
 
-def test_production_without_data_key_is_refused_naming_the_variable(
-    tmp_path: Path,
-) -> None:
-    message = refusal(tmp_path, ENV="production", JWT_SECRET=SECRET)
-    assert "USER_SERVICE_DATA_KEY" in message
-    assert "required in production" in message
+# ---- token signing ----------------------------------------------------------------
 
 
-def test_production_with_a_weak_data_key_is_refused(tmp_path: Path) -> None:
-    message = refusal(tmp_path, ENV="production", JWT_SECRET=SECRET, DATA_KEY="k" * 31)
-    assert "USER_SERVICE_DATA_KEY" in message
+@pytest.mark.parametrize("algorithm", ["ES256", "EdDSA", "RS256"])
+def test_each_signing_algorithm_is_accepted(tmp_path: Path, algorithm: str) -> None:
+    assert settings_from(tmp_path, JWT_ALGORITHM=algorithm).jwt_algorithm == algorithm
 
 
-def test_previous_secrets_are_split_on_commas_and_trimmed(tmp_path: Path) -> None:
-    settings = settings_from(
-        tmp_path,
-        JWT_SECRET=SECRET,
-        JWT_PREVIOUS_SECRETS=f" {OTHER_SECRET} ,, {'p' * 32},",
-    )
-    assert [str(secret) for secret in settings.jwt_previous_secrets] == [
-        OTHER_SECRET,
-        "p" * 32,
-    ]
+@pytest.mark.parametrize("algorithm", ["HS256", "none", "es256", "PS256"])
+def test_other_signing_algorithms_are_refused(tmp_path: Path, algorithm: str) -> None:
+    message = refusal(tmp_path, JWT_ALGORITHM=algorithm)
+    assert "USER_SERVICE_JWT_ALGORITHM" in message
+    assert "ES256, EdDSA, RS256" in message
 
 
-def test_blank_previous_secrets_are_none(tmp_path: Path) -> None:
-    settings = settings_from(tmp_path, JWT_SECRET=SECRET, JWT_PREVIOUS_SECRETS=" , ")
-    assert settings.jwt_previous_secrets == ()
+def test_issuer_loses_a_trailing_slash(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, ISSUER="https://users.example.com/")
+    assert settings.issuer == "https://users.example.com"
 
 
-def test_short_previous_secret_is_refused_naming_the_variable(tmp_path: Path) -> None:
-    message = refusal(
-        tmp_path,
-        JWT_SECRET=SECRET,
-        JWT_PREVIOUS_SECRETS=f"{OTHER_SECRET},{'p' * 31}",
-    )
-    assert "USER_SERVICE_JWT_PREVIOUS_SECRETS" in message
-    assert "p" * 31 not in message
+@pytest.mark.parametrize(
+    "issuer",
+    ["users.example.com", "ftp://users.example.com", "https://", "https://a.io/?x=1"],
+)
+def test_issuer_that_is_no_base_url_is_refused(tmp_path: Path, issuer: str) -> None:
+    assert "USER_SERVICE_ISSUER" in refusal(tmp_path, ISSUER=issuer)
+
+
+def test_negative_publish_ahead_is_refused(tmp_path: Path) -> None:
+    message = refusal(tmp_path, SIGNING_KEY_PUBLISH_AHEAD="-1")
+    assert "USER_SERVICE_SIGNING_KEY_PUBLISH_AHEAD" in message
 
 
 def test_repr_shows_no_secret(tmp_path: Path) -> None:
-    settings = settings_from(
-        tmp_path, JWT_SECRET=SECRET, JWT_PREVIOUS_SECRETS=OTHER_SECRET
-    )
+    settings = settings_from(tmp_path, DATA_KEY=DATA_KEY)
     text = repr(settings)
-    assert SECRET not in text
-    assert OTHER_SECRET not in text
+    assert DATA_KEY not in text
     assert DEFAULT_DEV_API_KEY not in text
 
 
 def test_settings_are_frozen(tmp_path: Path) -> None:
-    settings = settings_from(tmp_path, JWT_SECRET=SECRET)
+    settings = settings_from(tmp_path)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.env = "production"  # type: ignore[misc]
 
@@ -293,7 +272,7 @@ BAD_VALUES = {
 def test_bad_value_is_refused_naming_the_variable(
     tmp_path: Path, name: str, value: str
 ) -> None:
-    message = refusal(tmp_path, JWT_SECRET=SECRET, **{name: value})
+    message = refusal(tmp_path, **{name: value})
     assert re.search(rf"\bUSER_SERVICE_{name}\b", message), message
 
 
@@ -317,14 +296,11 @@ GUESSABLE = {
 
 
 @pytest.mark.parametrize("secret", list(GUESSABLE.values()), ids=list(GUESSABLE))
-@pytest.mark.parametrize("name", ["JWT_SECRET", "DATA_KEY", "JWT_PREVIOUS_SECRETS"])
-def test_production_refuses_a_guessable_secret_naming_the_variable(
-    tmp_path: Path, name: str, secret: str
-) -> None:
+def test_production_refuses_a_guessable_data_key(tmp_path: Path, secret: str) -> None:
     with pytest.raises(SettingsError) as error:
-        production_from(tmp_path, **{name: secret})
+        production_from(tmp_path, DATA_KEY=secret)
     message = str(error.value)
-    assert re.search(rf"\bUSER_SERVICE_{name} is guessable\b", message), message
+    assert "USER_SERVICE_DATA_KEY is guessable" in message
     assert secret not in message
 
 
@@ -340,29 +316,11 @@ def test_production_refuses_a_guessable_secret_naming_the_variable(
 def test_production_accepts_a_secret_of_64_bits_or_more(
     tmp_path: Path, secret: str
 ) -> None:
-    assert str(production_from(tmp_path, JWT_SECRET=secret).jwt_secret) == secret
+    assert str(production_from(tmp_path, DATA_KEY=secret).data_key) == secret
 
 
 def test_development_does_not_judge_a_given_secret(tmp_path: Path) -> None:
-    assert str(settings_from(tmp_path, JWT_SECRET="x" * 32).jwt_secret) == "x" * 32
-
-
-def test_production_refuses_a_data_key_equal_to_the_jwt_secret(tmp_path: Path) -> None:
-    with pytest.raises(SettingsError) as error:
-        production_from(tmp_path, DATA_KEY=SECRET)
-    message = str(error.value)
-    assert "USER_SERVICE_DATA_KEY must differ from USER_SERVICE_JWT_SECRET" in message
-    assert SECRET not in message
-
-
-def test_production_refuses_a_previous_secret_equal_to_the_data_key(
-    tmp_path: Path,
-) -> None:
-    with pytest.raises(SettingsError) as error:
-        production_from(tmp_path, JWT_PREVIOUS_SECRETS=DATA_KEY)
-    message = str(error.value)
-    assert "USER_SERVICE_JWT_PREVIOUS_SECRETS must not hold" in message
-    assert DATA_KEY not in message
+    assert str(settings_from(tmp_path, DATA_KEY="x" * 32).data_key) == "x" * 32
 
 
 @pytest.mark.parametrize(
