@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         applied = migrate()
         if command == "migrate":
+            KeyRing(settings).ensure()
             print(f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
             return 0
         if command == "tenant":

@@ -122,8 +122,10 @@ class Servers:
         self.startup_seconds = startup_seconds
         self.http_timeout = http_timeout
 
-    def start(self, environ: dict[str, str], *, workers: int = 1) -> Server:
-        port = free_port()
+    def start(
+        self, environ: dict[str, str], *, workers: int = 1, port: int | None = None
+    ) -> Server:
+        port = port or free_port()
         log_path = Path(environ["USER_SERVICE_DATA_DIR"]) / f"server-{port}.log"
         command = [sys.executable, "server.py", "--port", str(port)]
         with log_path.open("wb") as log:
