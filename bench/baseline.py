@@ -1,10 +1,12 @@
 """The baseline: `me` without GraphQL, the practical ceiling of this stack.
 
 A bare Starlette app doing the work the service does for `me`: look the API key
-up by its SHA-256 digest, decode the HS256 access token with PyJWT (audience =
-the key's tenant), read the user with one indexed query through Peewee (model
-queries, or with --queries sql hand-written SQL), and answer JSON shaped like
-the GraphQL answer. It reads the service's database and secret from the same
+up by its SHA-256 digest, verify the access token with PyJWT against the
+service's published signing key (audience = the key's tenant; a token verified
+once is remembered by its digest, as the service does), read the user with one
+indexed query through Peewee (model queries, or with --queries sql hand-written
+SQL), and answer JSON shaped like
+the GraphQL answer. It reads the service's database and keys from the same
 USER_SERVICE_* variables, so a token from the service's `login` works here, and
 it is served by uvicorn with the service's options (same loop and HTTP
 implementation, same worker count).
@@ -50,7 +52,6 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 5000,
     "synchronous": "normal",
 }
-ISSUER = "user-service"
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
 
 # Two ways to read, chosen by --queries (default: model):
@@ -59,6 +60,7 @@ REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
 # - sql: hand-written SQL run by Peewee's execute_sql, the fastest practical
 #   read, the ceiling for a service that hand-writes its hot queries.
 QUERIES_ENV = "BENCH_BASELINE_QUERIES"
+SIGNING_KEYS_SQL = "SELECT public_jwk FROM signing_key WHERE retired_at IS NULL"
 KEY_SQL = "SELECT tenant_id FROM api_key WHERE digest = {p} AND revoked_at IS NULL"
 USER_SQL = (
     "SELECT id, email, role, city, organization, designation, mobile, created_at,"
@@ -166,12 +168,39 @@ def unauthorized(code: str) -> JSONResponse:
 
 def create_app() -> Starlette:
     url = os.environ.get("USER_SERVICE_DATABASE_URL", "sqlite:///data/users.db")
-    secret = os.environ["USER_SERVICE_JWT_SECRET"]
+    issuer = os.environ.get("USER_SERVICE_ISSUER", "http://127.0.0.1:8000")
     pragmas = SQLITE_PRAGMAS if url.startswith("sqlite:") else {}
     database = db_url.connect(url, **({"pragmas": pragmas} if pragmas else {}))
     queries = os.environ.get(QUERIES_ENV, "model")
     reader = sql_queries if queries == "sql" else model_queries
     find_key, find_user = reader(database)
+    signing_keys: dict[str, jwt.PyJWK] = {}
+    verified: dict[bytes, dict[str, Any]] = {}
+
+    def public_key(token: str) -> jwt.PyJWK:
+        kid = jwt.get_unverified_header(token).get("kid")
+        if kid not in signing_keys:  # the service made or rotated one
+            for (jwk,) in database.execute_sql(SIGNING_KEYS_SQL).fetchall():
+                key = jwt.PyJWK(json.loads(jwk))
+                signing_keys[key.key_id or ""] = key
+        return signing_keys[kid]
+
+    def claims_of(token: str, tenant_id: UUID) -> dict[str, Any]:
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        claims = verified.get(digest)
+        if claims is None or claims["exp"] <= datetime.now(UTC).timestamp():
+            key = public_key(token)
+            claims = verified[digest] = jwt.decode(
+                token,
+                key,
+                algorithms=[key.algorithm_name],
+                audience=str(tenant_id),
+                issuer=issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        if claims["aud"] != str(tenant_id):
+            raise jwt.InvalidAudienceError("another tenant's token")
+        return claims
 
     async def me(request: Request) -> Response:
         keys = request.headers.getlist("x-api-key")
@@ -191,16 +220,9 @@ def create_app() -> Starlette:
         if scheme.lower() != "bearer":
             return unauthorized("UNAUTHENTICATED")
         try:
-            claims = jwt.decode(
-                token.strip(),
-                secret,
-                algorithms=["HS256"],
-                audience=str(tenant_id),
-                issuer=ISSUER,
-                options={"require": REQUIRED_CLAIMS},
-            )
+            claims = claims_of(token.strip(), tenant_id)
             user_id = UUID(claims["sub"])
-        except (jwt.PyJWTError, ValueError):
+        except (jwt.PyJWTError, ValueError, KeyError):
             return unauthorized("UNAUTHENTICATED")
         user = find_user(user_id, tenant_id)
         if user is None:

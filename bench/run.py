@@ -668,16 +668,13 @@ def process_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime, all threads
 
 
-def server_env(
-    database: Database, data_dir: Path, secret: str, data_key: str
-) -> dict[str, str]:
+def server_env(database: Database, data_dir: Path, data_key: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("USER_SERVICE_")}
     env.update(
         {
             "USER_SERVICE_ENV": "production",
             "USER_SERVICE_DATABASE_URL": database.url,
             "USER_SERVICE_DATA_DIR": str(data_dir),
-            "USER_SERVICE_JWT_SECRET": secret,
             "USER_SERVICE_DATA_KEY": data_key,
             "USER_SERVICE_BCRYPT_COST": str(BCRYPT_COST),
             # One token serves the whole run (a long run outlives 15 minutes).
@@ -1277,10 +1274,11 @@ def render(
         f"{plan.slow_duration} s); figures are medians over runs, ratios are medians "
         "of the ratios of runs taken one after the other (pair by pair).",
         "- Service: `server.py --port P --workers N` with USER_SERVICE_ENV=production, "
-        f"a 48-byte JWT secret, bcrypt cost {BCRYPT_COST}, SQLite, and the per-address "
+        f"ES256 access tokens, bcrypt cost {BCRYPT_COST}, SQLite, and the per-address "
         "login-failure and sign-up limits raised out of the way. Baseline: "
         "`bench/baseline.py`, bare Starlette doing `me`'s work (API-key digest, "
-        "HS256 decode, one indexed Peewee read, JSON), uvicorn with the same "
+        "ES256 verification remembered by token digest, one indexed Peewee read, "
+        "JSON), uvicorn with the same "
         "options; it reads with Peewee model queries (the baseline of the "
         "targets) or, as a second baseline, with hand-written SQL through "
         "Peewee's execute_sql.",
@@ -1457,7 +1455,6 @@ def run(
         say(f"  {postgres.seconds:.1f} s")
     seeded = [*databases, *([postgres] if postgres else [])]
 
-    secret = secrets.token_urlsafe(36)  # 48 bytes
     data_key = secrets.token_urlsafe(36)
 
     def add(
@@ -1471,7 +1468,7 @@ def run(
                 queries,
             ):
                 return server
-        env = server_env(database, data_dir, secret, data_key)
+        env = server_env(database, data_dir, data_key)
         server = Server(kind, database, workers, env, data_dir, queries)
         servers.append(server)
         return server
@@ -1486,7 +1483,7 @@ def run(
     # One worker on PostgreSQL, directly and through the delay proxy.
     on_postgres: list[Server] = []
     if postgres is not None:
-        env = server_env(postgres, data_dir, secret, data_key)
+        env = server_env(postgres, data_dir, data_key)
         on_postgres = [
             Server("service", postgres, 1, env, data_dir, delay_ms=delay)
             for delay in (0, DELAY_MS)
