@@ -219,6 +219,20 @@ def test_serve_in_production_with_a_weak_setting_exits_with_one_line_naming_it(
     assert not (tmp_path / "users.db").exists()
 
 
+def test_a_data_key_that_does_not_open_the_signing_key_is_one_line_naming_it(
+    tmp_path: Path,
+) -> None:
+    run_ok(make_environ(tmp_path), "migrate")
+    other_key = make_environ(
+        tmp_path, USER_SERVICE_DATA_KEY="another-data-key-" + "z" * 40
+    )
+    run = run_cli(other_key, "migrate")
+    assert run.returncode == 2
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith("error: USER_SERVICE_DATA_KEY does not open the signing key")
+    assert "signing-key rotate" in line
+
+
 def test_bad_integer_setting_refuses_to_start_naming_it(tmp_path: Path) -> None:
     run = run_cli(
         make_environ(tmp_path, USER_SERVICE_ACCESS_TOKEN_TTL="abc"), "migrate"
