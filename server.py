@@ -39,11 +39,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = Settings.from_env()
+        if command == "serve":
+            return serve(settings, args)
+        return run_command(settings, args)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if command == "serve":
-        return serve(settings, args)
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    command = args.command
     if creates_for_dev_tenant(settings, args):
         print(
             f"error: the tenant {DEV_TENANT!r} exists only in development; "
