@@ -9,21 +9,29 @@ python server.py export-schema
 """
 
 import argparse
+import contextlib
 import getpass
+import logging
 import os
+import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import NoReturn
 
 import uvicorn
+from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 
 from app import configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
 from models import ApiKey, AuditEvent, Tenant, TenantExists
 from models.db import close_database, migrate, open_database
 from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
-from settings import Settings, SettingsError
+from settings import PREFIX, Settings, SettingsError, is_port
 from web.slow_clients import slow_client_guard
+
+log = logging.getLogger("user_service")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,11 +43,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = Settings.from_env()
+        if command == "serve":
+            return serve(settings, args)
+        return run_command(settings, args)
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if command == "serve":
-        return serve(settings, args)
+
+
+def run_command(settings: Settings, args: argparse.Namespace) -> int:
+    command = args.command
     if creates_for_dev_tenant(settings, args):
         print(
             f"error: the tenant {DEV_TENANT!r} exists only in development; "
@@ -47,9 +60,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    open_database(settings.database_url, timeout=settings.database_timeout)
     try:
-        applied = migrate()
+        with database_named_in_errors():
+            open_database(settings.database_url, timeout=settings.database_timeout)
+            applied = migrate()
         if command == "migrate":
             print(f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
             return 0
@@ -62,14 +76,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         close_database()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its refusals on one line like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: python {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="server.py", description=__doc__.split("\n")[0])
+    root = Parser(prog="server.py", description=__doc__.split("\n")[0])
     commands = root.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the GraphQL API (the default)")
     for target in (root, serve):
         target.add_argument("--host", help="default 127.0.0.1 (USER_SERVICE_HOST)")
-        target.add_argument("--port", type=int, help="default 8000 (USER_SERVICE_PORT)")
-        target.add_argument("--workers", type=int, help="worker processes, default 1")
+        target.add_argument(
+            "--port", type=port_number, help="default 8000 (USER_SERVICE_PORT)"
+        )
+        target.add_argument(
+            "--workers", type=positive, help="worker processes, default 1"
+        )
     tenant = commands.add_parser("tenant", help="manage tenants")
     tenant_commands = tenant.add_subparsers(dest="action", required=True)
     create = tenant_commands.add_parser("create", help="create a tenant, print its key")
@@ -95,6 +120,42 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def port_number(text: str) -> int:
+    value = positive(text)
+    if not is_port(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a port number (1 to 65535)")
+    return value
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+@contextlib.contextmanager
+def database_named_in_errors() -> Iterator[None]:
+    """A database that cannot be opened is a setting to fix, not a traceback."""
+    try:
+        yield
+    except ImproperlyConfigured as error:  # a driver that is not installed
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL: {str(error).rstrip('!')}; use sqlite:// or "
+            "postgresql://, whose drivers come with the service."
+        ) from None
+    except (OperationalError, InterfaceError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL: the database cannot be used "
+            f"({reason or type(error).__name__}); check that it is running and "
+            "that the URL names it."
+        ) from None
+
+
 def creates_for_dev_tenant(settings: Settings, args: argparse.Namespace) -> bool:
     """Production revokes the dev tenant's keys at start: a new one would not last."""
     if not settings.is_production or args.command not in ("tenant", "key"):
@@ -107,11 +168,27 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    prepare_database(settings)
+    check_can_listen(host, port)
+    with database_named_in_errors():
+        prepare_database(settings)
     close_database()
-    if workers > 1:
-        share_metrics_between_workers()
+    metrics_folder = share_metrics_between_workers() if workers > 1 else None
     print_banner(settings, host, port)
+    if settings.is_production and settings.smtp_url is None:
+        log.warning(
+            "%sSMTP_URL is not set: password-reset and verification mails are "
+            "dropped. Set it to smtp://user:pass@host:587?starttls=true.",
+            PREFIX,
+        )
+    try:
+        listen(settings, host=host, port=port, workers=workers)
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
+    return 0
+
+
+def listen(settings: Settings, *, host: str, port: int, workers: int) -> None:
     # uvicorn bounds neither how long a request may take to arrive nor how many
     # connections a worker holds: this protocol does.
     protocol = slow_client_guard(
@@ -133,29 +210,46 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         log_level="info",
     )
-    return 0
 
 
-def share_metrics_between_workers() -> None:
-    """Point prometheus-client's multiprocess mode at a fresh folder.
+def check_can_listen(host: str, port: int) -> None:
+    """Say so at once, before the banner, when the address is taken or unknown."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((host, port), family=family).close()
+    except OSError as error:
+        raise SettingsError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}): choose "
+            f"another --host or --port ({PREFIX}HOST, {PREFIX}PORT), or stop what "
+            "uses it."
+        ) from None
+
+
+def share_metrics_between_workers() -> str | None:
+    """Point prometheus-client's multiprocess mode at a fresh folder; return it,
+    for removal at the end, unless the operator named one.
 
     Workers are new processes that read it at import; the folder must start empty.
     """
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix="user-service-metrics-"
-        )
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    folder = tempfile.mkdtemp(prefix="user-service-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
 
 
 def print_banner(settings: Settings, host: str, port: int) -> None:
     url = f"http://{host}:{port}/graphql"
-    print(f"User service ({settings.env}) on {url}")
-    if settings.is_production:
-        return
-    print(f"  GraphiQL:  open {url} in a browser")
-    print(f"  API key:   {settings.dev_api_key}   (tenant '{DEV_TENANT}')")
-    print(f'  Headers:   {{"X-API-Key": "{settings.dev_api_key}"}}')
-    print("  First query:  { passwordPolicy { minLength maxLength } }")
+    lines = [f"User service ({settings.env}) on {url}"]
+    if not settings.is_production:
+        lines += [
+            f"  GraphiQL:  open {url} in a browser",
+            f"  API key:   {settings.dev_api_key}   (tenant '{DEV_TENANT}')",
+            f'  Headers:   {{"X-API-Key": "{settings.dev_api_key}"}}',
+            "  First query:  { passwordPolicy { minLength maxLength } }",
+        ]
+    # Under a pipe (tee, systemd, a container) stdout would hold it in its buffer.
+    print("\n".join(lines), flush=True)
 
 
 def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int:
