@@ -1,7 +1,8 @@
 """The command line: serve, and the operator's tenant, key and audit commands.
 
 python server.py [serve] [--host H] [--port P] [--workers N]
-python server.py tenant create NAME [--admin-email E]
+python server.py tenant create NAME [--admin-email E] | tenant list
+python server.py tenant add-admin NAME EMAIL
 python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
 python server.py migrate
@@ -25,13 +26,24 @@ from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 
 from app import configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
-from models import ApiKey, AuditEvent, Tenant, TenantExists
+from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
 from models.db import close_database, migrate, open_database
-from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
+from provisioning import (
+    DEV_TENANT,
+    add_admin,
+    add_api_key,
+    new_tenant,
+    revoke_api_key,
+)
 from settings import PREFIX, Settings, SettingsError, is_port
+from validation import check_tenant_name
 from web.slow_clients import slow_client_guard
 
 log = logging.getLogger("user_service")
+NO_PASSWORD = (
+    f"no password for the ADMIN: set {PREFIX}ADMIN_PASSWORD, or run this in a "
+    "terminal to type it"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Refusal as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+class Refusal(Exception):
+    """An operator's command cannot be done; the message says why (exit 1)."""
 
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -68,7 +87,7 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
             return 0
         if command == "tenant":
-            return create_tenant(settings, args.name, args.admin_email)
+            return manage_tenants(settings, args)
         if command == "audit":
             return show_audit(args.tenant, action=args.action, limit=args.limit)
         return manage_keys(args)
@@ -100,6 +119,12 @@ def parser() -> argparse.ArgumentParser:
     create = tenant_commands.add_parser("create", help="create a tenant, print its key")
     create.add_argument("name")
     create.add_argument("--admin-email", help="also create this first ADMIN")
+    tenant_commands.add_parser("list", help="list the tenants")
+    add_admin = tenant_commands.add_parser(
+        "add-admin", help="give a tenant one more ADMIN account"
+    )
+    add_admin.add_argument("name")
+    add_admin.add_argument("email")
     key = commands.add_parser("key", help="manage a tenant's API keys")
     key_commands = key.add_subparsers(dest="action", required=True)
     key_commands.add_parser("create", help="create a key, print it").add_argument(
@@ -113,8 +138,10 @@ def parser() -> argparse.ArgumentParser:
         "audit", help="print a tenant's audit log, newest first"
     )
     audit.add_argument("tenant")
-    audit.add_argument("--action", help="only this action, e.g. LOGIN_FAILED")
-    audit.add_argument("--limit", type=int, default=50, help="at most this many")
+    audit.add_argument(
+        "--action", type=audit_action, help="only this action, e.g. LOGIN_FAILED"
+    )
+    audit.add_argument("--limit", type=positive, default=50, help="at most this many")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
@@ -125,6 +152,14 @@ def port_number(text: str) -> int:
     if not is_port(value):
         raise argparse.ArgumentTypeError(f"{text} is not a port number (1 to 65535)")
     return value
+
+
+def audit_action(text: str) -> str:
+    if text.upper() not in Action.__members__:
+        raise argparse.ArgumentTypeError(
+            f"no action {text!r}; use one of {', '.join(Action)}"
+        )
+    return text.upper()
 
 
 def positive(text: str) -> int:
@@ -252,17 +287,23 @@ def print_banner(settings: Settings, host: str, port: int) -> None:
     print("\n".join(lines), flush=True)
 
 
+def manage_tenants(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return list_tenants()
+    if args.action == "add-admin":
+        return add_tenant_admin(settings, args.name, args.email)
+    return create_tenant(settings, args.name, args.admin_email)
+
+
 def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int:
+    check_tenant_name_or_refuse(name)
     admin_password = read_admin_password() if admin_email else None
     try:
         key = new_tenant(settings, name, admin_email, admin_password)
     except TenantExists:
-        print(f"error: a tenant named {name!r} exists already", file=sys.stderr)
-        return 1
+        raise Refusal(f"a tenant named {name!r} exists already") from None
     except BadUserInput as error:
-        for field, problem in error.fields.items():
-            print(f"error: admin {field}: {problem}", file=sys.stderr)
-        return 1
+        raise Refusal(admin_problems(error)) from None
     print(
         f"created tenant {name!r}"
         + (f" with ADMIN {admin_email}" if admin_email else "")
@@ -272,11 +313,71 @@ def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int
     return 0
 
 
+def list_tenants() -> int:
+    print(
+        f"{'name':<30}  {'created (UTC)':<19}  {'live keys':>9}  {'users':>6}  admins"
+    )
+    for tenant in Tenant.in_name_order():
+        live_keys = sum(key.revoked_at is None for key in ApiKey.of_tenant(tenant))
+        users, admins = User.headcount(tenant)
+        print(
+            f"{tenant.name:<30}  {_when(tenant.created_at):<19}  {live_keys:>9}  "
+            f"{users:>6}  {admins}"
+        )
+    return 0
+
+
+def add_tenant_admin(settings: Settings, name: str, email: str) -> int:
+    tenant = existing_tenant(name)
+    password = read_admin_password()
+    try:
+        add_admin(settings, tenant, email, password)
+    except BadUserInput as error:
+        raise Refusal(admin_problems(error)) from None
+    print(f"added ADMIN {email} to tenant {name!r}")
+    return 0
+
+
+def check_tenant_name_or_refuse(name: str) -> None:
+    try:
+        check_tenant_name(name)
+    except BadUserInput as error:
+        raise Refusal(f"tenant name {name!r}: {error.fields['name']}") from None
+
+
+def admin_problems(error: BadUserInput) -> str:
+    return "; ".join(
+        f"admin {field}: {problem}" for field, problem in error.fields.items()
+    )
+
+
+def existing_tenant(name: str) -> Tenant:
+    tenant = Tenant.by_name(name)
+    if tenant is None:
+        raise Refusal(f"no tenant named {name!r}; see: python server.py tenant list")
+    return tenant
+
+
 def read_admin_password() -> str:
+    """From USER_SERVICE_ADMIN_PASSWORD, else typed at the terminal, not echoed."""
     password = os.environ.get("USER_SERVICE_ADMIN_PASSWORD")
-    if password is None:
-        password = getpass.getpass("Password for the first ADMIN: ")
-    return password
+    if password is not None:
+        return password
+    if not has_terminal():
+        raise Refusal(NO_PASSWORD)
+    try:
+        return getpass.getpass("Password for the ADMIN: ")
+    except (EOFError, KeyboardInterrupt):
+        raise Refusal(NO_PASSWORD) from None
+
+
+def has_terminal() -> bool:
+    """Whether getpass can ask someone: it reads from the terminal, not stdin."""
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return False
 
 
 def manage_keys(args: argparse.Namespace) -> int:
@@ -286,10 +387,7 @@ def manage_keys(args: argparse.Namespace) -> int:
             return 1
         print(f"revoked key {args.key_id}")
         return 0
-    tenant = Tenant.by_name(args.tenant)
-    if tenant is None:
-        print(f"error: no tenant named {args.tenant!r}", file=sys.stderr)
-        return 1
+    tenant = existing_tenant(args.tenant)
     if args.action == "create":
         print(f"API key for tenant {tenant.name!r} (shown once, keep it safe):")
         print(add_api_key(tenant))
@@ -306,17 +404,23 @@ def manage_keys(args: argparse.Namespace) -> int:
 
 
 def show_audit(tenant_name: str, *, action: str | None, limit: int) -> int:
-    tenant = Tenant.by_name(tenant_name)
-    if tenant is None:
-        print(f"error: no tenant named {tenant_name!r}", file=sys.stderr)
-        return 1
-    for event in AuditEvent.page(tenant, first=max(1, limit), action=action):
-        who = f"actor={event.actor_id or '-'} target={event.target_id or '-'}"
+    tenant = existing_tenant(tenant_name)
+    events = AuditEvent.page(tenant, first=limit, action=action)
+    named = {event.actor_id for event in events} | {event.target_id for event in events}
+    emails = User.emails_by_id(tenant, {user_id for user_id in named if user_id})
+    for event in events:
+        actor, target = _who(event.actor_id, emails), _who(event.target_id, emails)
         print(
-            f"{_when(event.at)}  {event.action:<20} {who} ip={event.ip or '-'}"
-            f" request={event.request_id or '-'} {event.detail or ''}".rstrip()
+            f"{_when(event.at)}  {event.action:<20} actor={actor} target={target}"
+            f" ip={event.ip or '-'} request={event.request_id or '-'}"
+            f" {event.detail or ''}".rstrip()
         )
     return 0
+
+
+def _who(user_id: str | None, emails: dict[str, str]) -> str:
+    """An account's email; its id once the account is gone."""
+    return emails.get(user_id, user_id) if user_id else "-"
 
 
 def _when(moment: object) -> str:
