@@ -23,6 +23,8 @@ from starlette.datastructures import Secret
 from mail import SmtpServer
 
 PREFIX = "USER_SERVICE_"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+DATABASE_FILE = "users.db"
 DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
 MAX_PORT = 65535
 MIN_SECRET_BYTES = 32
@@ -42,10 +44,12 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     env: Literal["development", "production"] = "development"
-    database_url: str = "sqlite:///data/users.db"
+    # The contract's sqlite:///data/users.db: the data folder next to server.py,
+    # wherever the command runs from (see from_env for USER_SERVICE_DATA_DIR).
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / DATABASE_FILE}"
     database_timeout: int = 5
     database_threads: int = 8
-    data_dir: Path = Path("data")
+    data_dir: Path = DEFAULT_DATA_DIR
     jwt_secret: Secret = field(default=Secret(""), repr=False)
     jwt_previous_secrets: tuple[Secret, ...] = field(default=(), repr=False)
     data_key: Secret = field(default=Secret(""), repr=False)
@@ -105,10 +109,11 @@ class Settings:
                 f"{PREFIX}ENV={env!r} is not valid: use development or production."
             )
         production = env == "production"
-        data_dir = Path(_read(config, "DATA_DIR", str, "data"))
+        data_dir = Path(_read(config, "DATA_DIR", str, str(cls.data_dir)))
+        default_database = f"sqlite:///{data_dir.absolute() / DATABASE_FILE}"
         settings = cls(
             env=env,  # type: ignore[arg-type]  # checked just above
-            database_url=_database_url(config, cls.database_url),
+            database_url=_database_url(config, default_database),
             data_dir=data_dir,
             database_timeout=_positive(config, "DATABASE_TIMEOUT", 5),
             database_threads=_positive(

@@ -223,3 +223,31 @@ def test_clean_stop_of_several_workers_removes_their_metrics_folder(
     servers.stop(server)
     assert server.process.returncode == 0
     assert not folder.exists()
+
+
+# ---- one data folder ---------------------------------------------------------
+
+
+def test_data_folder_holds_the_database_whatever_folder_commands_run_from(
+    tmp_path: Path,
+) -> None:
+    data, elsewhere = tmp_path / "data", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    environ = make_environ(data)
+    del environ["USER_SERVICE_DATABASE_URL"], environ["USER_SERVICE_JWT_SECRET"]
+    for folder in (APP_DIR, elsewhere):
+        done = subprocess.run(
+            [sys.executable, str(APP_DIR / "server.py"), "tenant", "create", "acme"],
+            cwd=folder,
+            env=process_environ(environ),
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_SECONDS,
+            check=False,
+        )
+        if folder == APP_DIR:
+            assert done.returncode == 0, done.stderr
+        else:  # the same database: the tenant is there already
+            assert "a tenant named 'acme' exists already" in done.stderr
+    assert {"jwt-secret", "users.db"} <= {path.name for path in data.iterdir()}
+    assert list(elsewhere.iterdir()) == []
