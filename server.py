@@ -5,7 +5,7 @@ python server.py tenant create NAME [--admin-email E] | tenant list
 python server.py tenant add-admin NAME EMAIL
 python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
-python server.py migrate
+python server.py migrate [--status]
 python server.py export-schema
 """
 
@@ -27,7 +27,7 @@ from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 from app import configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
 from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
-from models.db import close_database, migrate, open_database
+from models.db import close_database, migrate, migration_status, open_database
 from provisioning import (
     DEV_TENANT,
     add_admin,
@@ -82,6 +82,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with database_named_in_errors():
             open_database(settings.database_url, timeout=settings.database_timeout)
+            if command == "migrate" and args.status:
+                return show_migrations()
             applied = migrate()
         if command == "migrate":
             print(f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
@@ -142,7 +144,12 @@ def parser() -> argparse.ArgumentParser:
         "--action", type=audit_action, help="only this action, e.g. LOGIN_FAILED"
     )
     audit.add_argument("--limit", type=positive, default=50, help="at most this many")
-    commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_command = commands.add_parser(
+        "migrate", help="bring the database schema up to date"
+    )
+    migrate_command.add_argument(
+        "--status", action="store_true", help="list applied and pending; change nothing"
+    )
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
 
@@ -415,6 +422,17 @@ def show_audit(tenant_name: str, *, action: str | None, limit: int) -> int:
             f" ip={event.ip or '-'} request={event.request_id or '-'}"
             f" {event.detail or ''}".rstrip()
         )
+    return 0
+
+
+def show_migrations() -> int:
+    for migration in migration_status():
+        state = (
+            f"applied {_when(migration.applied)}" if migration.applied else "pending"
+        )
+        if migration.path is None:  # applied by a newer release (a rollback)
+            state += ", not in this release"
+        print(f"{migration.name:<32}{state}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """Starting the service as an operator does: a wrong setting is one line that
 names it, exit 2, and never a traceback; the banner reaches a pipe; a clean stop
-leaves nothing behind (issue 18, items 1-3 and 9)."""
+leaves nothing behind; one data folder; what `migrate --status` tells before an
+upgrade or after a rollback (issue 18, items 1-3, 6, 9, 10)."""
 
 import queue
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -251,3 +253,34 @@ def test_data_folder_holds_the_database_whatever_folder_commands_run_from(
             assert "a tenant named 'acme' exists already" in done.stderr
     assert {"jwt-secret", "users.db"} <= {path.name for path in data.iterdir()}
     assert list(elsewhere.iterdir()) == []
+
+
+# ---- upgrades ------------------------------------------------------------------
+
+
+def test_migrate_status_lists_pending_then_applied_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    database = tmp_path / "users.db"
+    environ = make_environ(tmp_path, USER_SERVICE_DATABASE_URL=f"sqlite:///{database}")
+    names = sorted(path.stem for path in (APP_DIR / "migrations").glob("[0-9]*.py"))
+    before = run_cli(environ, "migrate", "--status")
+    assert before.returncode == 0, before.stderr
+    assert [line.split() for line in before.stdout.splitlines()] == [
+        [name, "pending"] for name in names
+    ]
+    assert run_cli(environ, "migrate", "--status").stdout == before.stdout
+    assert run_cli(environ, "migrate").returncode == 0
+    # A rollback to an older release: the newer one applied a migration it lacks.
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "INSERT INTO schema_migration (name, applied) VALUES (?, ?)",
+            ("0999_from_a_newer_release", "2030-01-01 00:00:00"),
+        )
+    after = run_cli(environ, "migrate", "--status").stdout.splitlines()
+    assert [line.split()[:2] for line in after] == [
+        *([name, "applied"] for name in names),
+        ["0999_from_a_newer_release", "applied"],
+    ]
+    assert after[-1].endswith(", not in this release")
+    assert not any("not in this release" in line for line in after[:-1])
