@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from auth.hashing import PasswordHasher
@@ -31,6 +31,7 @@ from schema import build_schema
 from settings import Settings
 from web.body_limit import BodyLimit
 from web.cors import Cors
+from web.graphiql_off import GraphiQLOff
 from web.graphql_view import GRAPHIQL_ASSETS, GraphQLView, is_graphiql_page
 from web.health import healthz, readyz
 from web.metrics_endpoint import metrics
@@ -38,15 +39,10 @@ from web.request_log import RequestLog
 from web.responses import http_error, internal_error
 from web.well_known import well_known_routes
 
-PUBLIC_PATHS = frozenset(
-    {
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/.well-known/jwks.json",
-        "/.well-known/openid-configuration",
-    }
-)
+# Only these paths need an API key: every other route is public, and a path the
+# service does not serve answers 404 to anyone.
+KEYED_PATHS = frozenset({"/graphql"})
+GET_POST = ["GET", "POST"]
 PURGE_INTERVAL = 3600.0
 MAIL_DRAIN_SECONDS = 5.0
 CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
@@ -99,15 +95,15 @@ def create_app(settings: Settings) -> Starlette:
             stop_workers()
 
     def is_public(scope: Scope) -> bool:
-        if scope["path"] in PUBLIC_PATHS or scope.get("method") == "OPTIONS":
+        if scope["type"] != "http":
+            return False  # every WebSocket handshake passes the key check
+        if scope["path"] not in KEYED_PATHS or scope["method"] == "OPTIONS":
             return True
-        if not settings.graphiql:
-            return False
-        return is_graphiql_page(scope) or scope["path"].startswith("/graphiql/")
+        return is_graphiql_page(scope)  # GraphiQL, or why it is off
 
-    return Starlette(
+    app = Starlette(
         routes=[
-            Route("/graphql", view, methods=["GET", "POST"]),
+            Route("/graphql", graphql_endpoint(view, settings), methods=GET_POST),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz(limits), methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
@@ -140,6 +136,13 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers={HTTPException: http_error, Exception: internal_error},
         lifespan=lifespan,
     )
+    # /graphql/ is not /graphql: a path the service does not serve is a 404.
+    app.router.redirect_slashes = False
+    return app
+
+
+def graphql_endpoint(view: GraphQLView, settings: Settings) -> ASGIApp:
+    return view if settings.graphiql else GraphiQLOff(view)
 
 
 def graphiql_assets(settings: Settings) -> list[Mount]:

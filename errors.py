@@ -1,6 +1,8 @@
 """The errors a client may see, one class per contract error code.
 
 Raise them anywhere; the GraphQL layer and the HTTP edge format them once.
+Each resolver declares, with `@raises`, the errors its operation answers: the
+schema's descriptions list them from there, and a test holds the code to them.
 
     ServiceError
     ├── InvalidApiKey          INVALID_API_KEY (HTTP 401)
@@ -17,7 +19,10 @@ Raise them anywhere; the GraphQL layer and the HTTP edge format them once.
     └── InternalServerError    INTERNAL_SERVER_ERROR
 """
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, TypeVar
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class ServiceError(Exception):
@@ -151,3 +156,30 @@ class InternalServerError(ServiceError):
 
     code = "INTERNAL_SERVER_ERROR"
     default_message = "Internal server error."
+
+
+# An error an operation answers, with when it does so if the code alone does not say.
+Declared = tuple[type[ServiceError], str | None]
+_DECLARED: dict[Callable[..., object], tuple[Declared, ...]] = {}
+
+
+def raises(*errors: type[ServiceError] | Declared) -> Callable[[F], F]:
+    """Declare the errors of an operation, on its resolver; each may come with
+    when it happens: `@raises(Forbidden, (Unauthenticated, "wrong password"))`.
+
+    Errors any operation may answer (SERVICE_UNAVAILABLE, INTERNAL_SERVER_ERROR,
+    and INVALID_API_KEY before any) are not declared.
+    """
+
+    def declare(resolver: F) -> F:
+        _DECLARED[resolver] = tuple(
+            error if isinstance(error, tuple) else (error, None) for error in errors
+        )
+        return resolver
+
+    return declare
+
+
+def declared_errors(resolver: Callable[..., object]) -> tuple[Declared, ...] | None:
+    """What `@raises` declared for this resolver; None when it declared nothing."""
+    return _DECLARED.get(resolver)

@@ -21,7 +21,7 @@ from models import (
     live_key_and_user,
 )
 from settings import Settings
-from validation import check_sign_up
+from validation import check_sign_up, check_tenant_name
 
 DEV_TENANT = "dev"
 
@@ -105,6 +105,7 @@ def new_tenant(
     admin_password: str | None = None,
 ) -> str:
     """Create a tenant (and its first ADMIN); return its new API key."""
+    check_tenant_name(name)
     with database.atomic():
         tenant = Tenant.add(name)
         if admin_email is not None:
@@ -114,13 +115,22 @@ def new_tenant(
 
 def add_first_admin(
     settings: Settings, tenant: Tenant, email: str, password: str
-) -> None:
+) -> User:
     email, _ = check_sign_up(email, password, {})
     password_hash = hash_password(password, cost=settings.bcrypt_cost)
     try:
         # The operator vouches for the address, so its login never waits on a mail.
-        User.register(
+        return User.register(
             tenant, email, password_hash, role=Role.ADMIN.value, email_verified=True
         )
-    except DuplicateEmail:  # pragma: no cover  # the tenant is new
+    except DuplicateEmail:
         raise BadUserInput({"email": "Email is taken."}) from None
+
+
+def add_admin(settings: Settings, tenant: Tenant, email: str, password: str) -> None:
+    """An operator gives an existing tenant one more ADMIN (audited)."""
+    with database.atomic():
+        admin = add_first_admin(settings, tenant, email, password)
+        AuditEvent.record(
+            tenant, Action.SIGNED_UP, target=admin, detail="ADMIN added by an operator"
+        )

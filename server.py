@@ -1,33 +1,53 @@
 """The command line: serve, and the operator's tenant, key and audit commands.
 
 python server.py [serve] [--host H] [--port P] [--workers N]
-python server.py tenant create NAME [--admin-email E]
+python server.py tenant create NAME [--admin-email E] | tenant list
+python server.py tenant add-admin NAME EMAIL
 python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
 python server.py signing-key rotate | signing-key list | signing-key retire KID
-python server.py migrate
+python server.py migrate [--status]
 python server.py export-schema
 """
 
 import argparse
+import contextlib
 import getpass
+import logging
 import os
+import shutil
+import socket
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from typing import NoReturn
 
 import uvicorn
+from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 
 from app import configure_logging, prepare_database, schema_sdl
 from auth.key_ring import KeyRing
 from errors import BadUserInput
-from models import ApiKey, AuditEvent, Tenant, TenantExists
-from models.db import close_database, migrate, open_database
+from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
+from models.db import close_database, migrate, migration_status, open_database
 from models.signing_key import SigningKey
-from provisioning import DEV_TENANT, add_api_key, new_tenant, revoke_api_key
-from settings import Settings, SettingsError
+from provisioning import (
+    DEV_TENANT,
+    add_admin,
+    add_api_key,
+    new_tenant,
+    revoke_api_key,
+)
+from settings import PREFIX, Settings, SettingsError, is_port
+from validation import check_tenant_name
 from web.slow_clients import slow_client_guard
+
+log = logging.getLogger("user_service")
+NO_PASSWORD = (
+    f"no password for the ADMIN: set {PREFIX}ADMIN_PASSWORD, or run this in a "
+    "terminal to type it"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,6 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Refusal as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+class Refusal(Exception):
+    """An operator's command cannot be done; the message says why (exit 1)."""
 
 
 def run_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -56,15 +83,18 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    open_database(settings.database_url, timeout=settings.database_timeout)
     try:
-        applied = migrate()
+        with database_named_in_errors():
+            open_database(settings.database_url, timeout=settings.database_timeout)
+            if command == "migrate" and args.status:
+                return show_migrations()
+            applied = migrate()
         if command == "migrate":
             KeyRing(settings).ensure()
             print(f"applied {len(applied)} migration(s): {', '.join(applied) or '-'}")
             return 0
         if command == "tenant":
-            return create_tenant(settings, args.name, args.admin_email)
+            return manage_tenants(settings, args)
         if command == "audit":
             return show_audit(args.tenant, action=args.action, limit=args.limit)
         if command == "signing-key":
@@ -74,19 +104,36 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
         close_database()
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with its refusals on one line like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: python {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="server.py", description=__doc__.split("\n")[0])
+    root = Parser(prog="server.py", description=__doc__.split("\n")[0])
     commands = root.add_subparsers(dest="command")
     serve = commands.add_parser("serve", help="serve the GraphQL API (the default)")
     for target in (root, serve):
         target.add_argument("--host", help="default 127.0.0.1 (USER_SERVICE_HOST)")
-        target.add_argument("--port", type=int, help="default 8000 (USER_SERVICE_PORT)")
-        target.add_argument("--workers", type=int, help="worker processes, default 1")
+        target.add_argument(
+            "--port", type=port_number, help="default 8000 (USER_SERVICE_PORT)"
+        )
+        target.add_argument(
+            "--workers", type=positive, help="worker processes, default 1"
+        )
     tenant = commands.add_parser("tenant", help="manage tenants")
     tenant_commands = tenant.add_subparsers(dest="action", required=True)
     create = tenant_commands.add_parser("create", help="create a tenant, print its key")
     create.add_argument("name")
     create.add_argument("--admin-email", help="also create this first ADMIN")
+    tenant_commands.add_parser("list", help="list the tenants")
+    add_admin = tenant_commands.add_parser(
+        "add-admin", help="give a tenant one more ADMIN account"
+    )
+    add_admin.add_argument("name")
+    add_admin.add_argument("email")
     key = commands.add_parser("key", help="manage a tenant's API keys")
     key_commands = key.add_subparsers(dest="action", required=True)
     key_commands.add_parser("create", help="create a key, print it").add_argument(
@@ -100,8 +147,10 @@ def parser() -> argparse.ArgumentParser:
         "audit", help="print a tenant's audit log, newest first"
     )
     audit.add_argument("tenant")
-    audit.add_argument("--action", help="only this action, e.g. LOGIN_FAILED")
-    audit.add_argument("--limit", type=int, default=50, help="at most this many")
+    audit.add_argument(
+        "--action", type=audit_action, help="only this action, e.g. LOGIN_FAILED"
+    )
+    audit.add_argument("--limit", type=positive, default=50, help="at most this many")
     signing = commands.add_parser("signing-key", help="manage token signing keys")
     signing_commands = signing.add_subparsers(dest="action", required=True)
     signing_commands.add_parser(
@@ -111,9 +160,58 @@ def parser() -> argparse.ArgumentParser:
     signing_commands.add_parser(
         "retire", help="stop publishing a key now: its tokens stop working"
     ).add_argument("kid")
-    commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate_command = commands.add_parser(
+        "migrate", help="bring the database schema up to date"
+    )
+    migrate_command.add_argument(
+        "--status", action="store_true", help="list applied and pending; change nothing"
+    )
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
+
+
+def port_number(text: str) -> int:
+    value = positive(text)
+    if not is_port(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a port number (1 to 65535)")
+    return value
+
+
+def audit_action(text: str) -> str:
+    if text.upper() not in Action.__members__:
+        raise argparse.ArgumentTypeError(
+            f"no action {text!r}; use one of {', '.join(Action)}"
+        )
+    return text.upper()
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return value
+
+
+@contextlib.contextmanager
+def database_named_in_errors() -> Iterator[None]:
+    """A database that cannot be opened is a setting to fix, not a traceback."""
+    try:
+        yield
+    except ImproperlyConfigured as error:  # a driver that is not installed
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL: {str(error).rstrip('!')}; use sqlite:// or "
+            "postgresql://, whose drivers come with the service."
+        ) from None
+    except (OperationalError, InterfaceError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL: the database cannot be used "
+            f"({reason or type(error).__name__}); check that it is running and "
+            "that the URL names it."
+        ) from None
 
 
 def creates_for_dev_tenant(settings: Settings, args: argparse.Namespace) -> bool:
@@ -128,11 +226,27 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    prepare_database(settings)
+    check_can_listen(host, port)
+    with database_named_in_errors():
+        prepare_database(settings)
     close_database()
-    if workers > 1:
-        share_metrics_between_workers()
+    metrics_folder = share_metrics_between_workers() if workers > 1 else None
     print_banner(settings, host, port)
+    if settings.is_production and settings.smtp_url is None:
+        log.warning(
+            "%sSMTP_URL is not set: password-reset and verification mails are "
+            "dropped. Set it to smtp://user:pass@host:587?starttls=true.",
+            PREFIX,
+        )
+    try:
+        listen(settings, host=host, port=port, workers=workers)
+    finally:
+        if metrics_folder is not None:
+            shutil.rmtree(metrics_folder, ignore_errors=True)
+    return 0
+
+
+def listen(settings: Settings, *, host: str, port: int, workers: int) -> None:
     # uvicorn bounds neither how long a request may take to arrive nor how many
     # connections a worker holds: this protocol does.
     protocol = slow_client_guard(
@@ -154,42 +268,65 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         log_level="info",
     )
-    return 0
 
 
-def share_metrics_between_workers() -> None:
-    """Point prometheus-client's multiprocess mode at a fresh folder.
+def check_can_listen(host: str, port: int) -> None:
+    """Say so at once, before the banner, when the address is taken or unknown."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((host, port), family=family).close()
+    except OSError as error:
+        raise SettingsError(
+            f"cannot listen on {host}:{port} ({error.strerror or error}): choose "
+            f"another --host or --port ({PREFIX}HOST, {PREFIX}PORT), or stop what "
+            "uses it."
+        ) from None
+
+
+def share_metrics_between_workers() -> str | None:
+    """Point prometheus-client's multiprocess mode at a fresh folder; return it,
+    for removal at the end, unless the operator named one.
 
     Workers are new processes that read it at import; the folder must start empty.
     """
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix="user-service-metrics-"
-        )
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return None
+    folder = tempfile.mkdtemp(prefix="user-service-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+    return folder
 
 
 def print_banner(settings: Settings, host: str, port: int) -> None:
     url = f"http://{host}:{port}/graphql"
-    print(f"User service ({settings.env}) on {url}")
-    if settings.is_production:
-        return
-    print(f"  GraphiQL:  open {url} in a browser")
-    print(f"  API key:   {settings.dev_api_key}   (tenant '{DEV_TENANT}')")
-    print(f'  Headers:   {{"X-API-Key": "{settings.dev_api_key}"}}')
-    print("  First query:  { passwordPolicy { minLength maxLength } }")
+    lines = [f"User service ({settings.env}) on {url}"]
+    if not settings.is_production:
+        lines += [
+            f"  GraphiQL:  open {url} in a browser",
+            f"  API key:   {settings.dev_api_key}   (tenant '{DEV_TENANT}')",
+            f'  Headers:   {{"X-API-Key": "{settings.dev_api_key}"}}',
+            "  First query:  { passwordPolicy { minLength maxLength } }",
+        ]
+    # Under a pipe (tee, systemd, a container) stdout would hold it in its buffer.
+    print("\n".join(lines), flush=True)
+
+
+def manage_tenants(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return list_tenants()
+    if args.action == "add-admin":
+        return add_tenant_admin(settings, args.name, args.email)
+    return create_tenant(settings, args.name, args.admin_email)
 
 
 def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int:
+    check_tenant_name_or_refuse(name)
     admin_password = read_admin_password() if admin_email else None
     try:
         key = new_tenant(settings, name, admin_email, admin_password)
     except TenantExists:
-        print(f"error: a tenant named {name!r} exists already", file=sys.stderr)
-        return 1
+        raise Refusal(f"a tenant named {name!r} exists already") from None
     except BadUserInput as error:
-        for field, problem in error.fields.items():
-            print(f"error: admin {field}: {problem}", file=sys.stderr)
-        return 1
+        raise Refusal(admin_problems(error)) from None
     print(
         f"created tenant {name!r}"
         + (f" with ADMIN {admin_email}" if admin_email else "")
@@ -199,11 +336,71 @@ def create_tenant(settings: Settings, name: str, admin_email: str | None) -> int
     return 0
 
 
+def list_tenants() -> int:
+    print(
+        f"{'name':<30}  {'created (UTC)':<19}  {'live keys':>9}  {'users':>6}  admins"
+    )
+    for tenant in Tenant.in_name_order():
+        live_keys = sum(key.revoked_at is None for key in ApiKey.of_tenant(tenant))
+        users, admins = User.headcount(tenant)
+        print(
+            f"{tenant.name:<30}  {_when(tenant.created_at):<19}  {live_keys:>9}  "
+            f"{users:>6}  {admins}"
+        )
+    return 0
+
+
+def add_tenant_admin(settings: Settings, name: str, email: str) -> int:
+    tenant = existing_tenant(name)
+    password = read_admin_password()
+    try:
+        add_admin(settings, tenant, email, password)
+    except BadUserInput as error:
+        raise Refusal(admin_problems(error)) from None
+    print(f"added ADMIN {email} to tenant {name!r}")
+    return 0
+
+
+def check_tenant_name_or_refuse(name: str) -> None:
+    try:
+        check_tenant_name(name)
+    except BadUserInput as error:
+        raise Refusal(f"tenant name {name!r}: {error.fields['name']}") from None
+
+
+def admin_problems(error: BadUserInput) -> str:
+    return "; ".join(
+        f"admin {field}: {problem}" for field, problem in error.fields.items()
+    )
+
+
+def existing_tenant(name: str) -> Tenant:
+    tenant = Tenant.by_name(name)
+    if tenant is None:
+        raise Refusal(f"no tenant named {name!r}; see: python server.py tenant list")
+    return tenant
+
+
 def read_admin_password() -> str:
+    """From USER_SERVICE_ADMIN_PASSWORD, else typed at the terminal, not echoed."""
     password = os.environ.get("USER_SERVICE_ADMIN_PASSWORD")
-    if password is None:
-        password = getpass.getpass("Password for the first ADMIN: ")
-    return password
+    if password is not None:
+        return password
+    if not has_terminal():
+        raise Refusal(NO_PASSWORD)
+    try:
+        return getpass.getpass("Password for the ADMIN: ")
+    except (EOFError, KeyboardInterrupt):
+        raise Refusal(NO_PASSWORD) from None
+
+
+def has_terminal() -> bool:
+    """Whether getpass can ask someone: it reads from the terminal, not stdin."""
+    try:
+        with open("/dev/tty"):
+            return True
+    except OSError:
+        return False
 
 
 def manage_keys(args: argparse.Namespace) -> int:
@@ -213,10 +410,7 @@ def manage_keys(args: argparse.Namespace) -> int:
             return 1
         print(f"revoked key {args.key_id}")
         return 0
-    tenant = Tenant.by_name(args.tenant)
-    if tenant is None:
-        print(f"error: no tenant named {args.tenant!r}", file=sys.stderr)
-        return 1
+    tenant = existing_tenant(args.tenant)
     if args.action == "create":
         print(f"API key for tenant {tenant.name!r} (shown once, keep it safe):")
         print(add_api_key(tenant))
@@ -256,17 +450,34 @@ def manage_signing_keys(keys: KeyRing, args: argparse.Namespace) -> int:
 
 
 def show_audit(tenant_name: str, *, action: str | None, limit: int) -> int:
-    tenant = Tenant.by_name(tenant_name)
-    if tenant is None:
-        print(f"error: no tenant named {tenant_name!r}", file=sys.stderr)
-        return 1
-    for event in AuditEvent.page(tenant, first=max(1, limit), action=action):
-        who = f"actor={event.actor_id or '-'} target={event.target_id or '-'}"
+    tenant = existing_tenant(tenant_name)
+    events = AuditEvent.page(tenant, first=limit, action=action)
+    named = {event.actor_id for event in events} | {event.target_id for event in events}
+    emails = User.emails_by_id(tenant, {user_id for user_id in named if user_id})
+    for event in events:
+        actor, target = _who(event.actor_id, emails), _who(event.target_id, emails)
         print(
-            f"{_when(event.at)}  {event.action:<20} {who} ip={event.ip or '-'}"
-            f" request={event.request_id or '-'} {event.detail or ''}".rstrip()
+            f"{_when(event.at)}  {event.action:<20} actor={actor} target={target}"
+            f" ip={event.ip or '-'} request={event.request_id or '-'}"
+            f" {event.detail or ''}".rstrip()
         )
     return 0
+
+
+def show_migrations() -> int:
+    for migration in migration_status():
+        state = (
+            f"applied {_when(migration.applied)}" if migration.applied else "pending"
+        )
+        if migration.path is None:  # applied by a newer release (a rollback)
+            state += ", not in this release"
+        print(f"{migration.name:<32}{state}")
+    return 0
+
+
+def _who(user_id: str | None, emails: dict[str, str]) -> str:
+    """An account's email; its id once the account is gone."""
+    return emails.get(user_id, user_id) if user_id else "-"
 
 
 def _when(moment: object) -> str:

@@ -14,15 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Self, TypeVar
+from urllib.parse import urlsplit
 
 import limits
+from playhouse import db_url
 from starlette.config import Config
 from starlette.datastructures import Secret
 
 from mail import SmtpServer
 
 PREFIX = "USER_SERVICE_"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data"
+DATABASE_FILE = "users.db"
 DEFAULT_DEV_API_KEY = "usk_dev_local_only_not_a_secret"
+MAX_PORT = 65535
 MIN_SECRET_BYTES = 32
 # NIST SP 800-63B asks for at least 64 bits of entropy in session secrets.
 MIN_SECRET_BITS = 64
@@ -40,10 +45,12 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     env: Literal["development", "production"] = "development"
-    database_url: str = "sqlite:///data/users.db"
+    # The contract's sqlite:///data/users.db: the data folder next to server.py,
+    # wherever the command runs from (see from_env for USER_SERVICE_DATA_DIR).
+    database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / DATABASE_FILE}"
     database_timeout: int = 5
     database_threads: int = 8
-    data_dir: Path = Path("data")
+    data_dir: Path = DEFAULT_DATA_DIR
     data_key: Secret = field(default=Secret(""), repr=False)
     issuer: str = "http://127.0.0.1:8000"
     jwt_algorithm: str = "ES256"
@@ -104,10 +111,11 @@ class Settings:
                 f"{PREFIX}ENV={env!r} is not valid: use development or production."
             )
         production = env == "production"
-        data_dir = Path(_read(config, "DATA_DIR", str, "data"))
+        data_dir = Path(_read(config, "DATA_DIR", str, str(cls.data_dir)))
+        default_database = f"sqlite:///{data_dir.absolute() / DATABASE_FILE}"
         settings = cls(
             env=env,  # type: ignore[arg-type]  # checked just above
-            database_url=_read(config, "DATABASE_URL", str, cls.database_url),
+            database_url=_database_url(config, default_database),
             data_dir=data_dir,
             database_timeout=_positive(config, "DATABASE_TIMEOUT", 5),
             database_threads=_positive(
@@ -133,7 +141,7 @@ class Settings:
             hashing_threads=_positive(
                 config, "HASHING_THREADS", max(1, os.cpu_count() or 1)
             ),
-            redis_url=_read(config, "REDIS_URL", str, "") or None,
+            redis_url=_redis_url(config),
             login_failures_per_account=_limit(
                 config, "LOGIN_FAILURES_PER_ACCOUNT", cls.login_failures_per_account
             ),
@@ -171,7 +179,7 @@ class Settings:
             body_timeout=_positive(config, "BODY_TIMEOUT", cls.body_timeout),
             max_connections=_positive(config, "MAX_CONNECTIONS", cls.max_connections),
             host=_read(config, "HOST", str, "127.0.0.1"),
-            port=_positive(config, "PORT", 8000),
+            port=_port(config, "PORT", cls.port),
             workers=_positive(config, "WORKERS", 1),
         )
         settings.check()
@@ -222,6 +230,42 @@ def _positive(config: Config, name: str, default: int) -> int:
     value = _read(config, name, int, default)
     if value < 1:
         raise SettingsError(f"{PREFIX}{name} must be a positive whole number.")
+    return value
+
+
+def _port(config: Config, name: str, default: int) -> int:
+    value = _read(config, name, int, default)
+    if not is_port(value):
+        raise SettingsError(f"{PREFIX}{name} must be a port number, 1 to 65535.")
+    return value
+
+
+def is_port(value: int) -> bool:
+    return 1 <= value <= MAX_PORT
+
+
+def _database_url(config: Config, default: str) -> str:
+    """A URL Peewee can open; the value is never echoed: it may hold a password."""
+    value = _read(config, "DATABASE_URL", str, default)
+    scheme, separator, rest = value.partition("://")
+    if not separator or not rest or scheme not in db_url.schemes:
+        raise SettingsError(
+            f"{PREFIX}DATABASE_URL is not a database URL: write "
+            "sqlite:///path/to/users.db or postgresql://user@host:5432/database."
+        )
+    return value
+
+
+def _redis_url(config: Config) -> str | None:
+    value = _read(config, "REDIS_URL", str, "")
+    if not value:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+        raise SettingsError(
+            f"{PREFIX}REDIS_URL is not a Redis URL: write redis://host:6379/0 "
+            "(rediss:// for TLS), or leave it unset to count in memory."
+        )
     return value
 
 
@@ -324,7 +368,13 @@ def _required_secret(
             f"{PREFIX}{name} is required in production (at least "
             f"{MIN_SECRET_BYTES} bytes); generate one with: {GENERATE_COMMAND}"
         )
-    return Secret(_dev_secret(data_dir / dev_file))
+    try:
+        return Secret(_dev_secret(data_dir / dev_file))
+    except OSError as error:
+        raise SettingsError(
+            f"{PREFIX}DATA_DIR: cannot keep the development {name} in {data_dir} "
+            f"({error.strerror}); name a folder this user may write to."
+        ) from None
 
 
 def _dev_secret(path: Path) -> str:

@@ -22,7 +22,7 @@ from peewee import (
     SqliteDatabase,
 )
 from playhouse import db_url
-from playhouse.migrations import Runner
+from playhouse.migrations import Migration, Runner
 from playhouse.pool import PooledPostgresqlDatabase
 
 from models.files import make_sqlite_files_private
@@ -195,6 +195,13 @@ def migrate() -> list[str]:
     with _migration_lock():
         applied: list[str] = Runner(database.obj, directory=str(MIGRATIONS)).up()
         return applied
+
+
+def migration_status() -> list[Migration]:
+    """Every migration this release has or the database applied, in order:
+    `applied` is None while pending, `path` None for one this release lacks."""
+    status: list[Migration] = Runner(database.obj, directory=str(MIGRATIONS)).status()
+    return status
 
 
 @contextlib.contextmanager

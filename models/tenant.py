@@ -37,6 +37,10 @@ class Tenant(BaseModel):
         return cls.get_or_none(cls.name == name)
 
     @classmethod
+    def in_name_order(cls) -> list[Self]:
+        return list(cls.select().order_by(cls.name))
+
+    @classmethod
     def by_id(cls, tenant_id: UUID) -> Self | None:
         return cls.get_or_none(cls.id == tenant_id)
 

@@ -130,6 +130,22 @@ class User(BaseModel):
         return list(query), total
 
     @classmethod
+    def headcount(cls, tenant: Tenant | UUID) -> tuple[int, int]:
+        """How many accounts the tenant has, and how many are active ADMINs."""
+        accounts = cls.select().where(cls.tenant == tenant)
+        admins = accounts.where((cls.role == Role.ADMIN.value) & cls.active)
+        return accounts.count(), admins.count()
+
+    @classmethod
+    def emails_by_id(cls, tenant: Tenant | UUID, ids: set[str]) -> dict[str, str]:
+        """The emails of those of `ids` that are accounts of the tenant."""
+        wanted = [UUID(user_id) for user_id in ids]
+        query = cls.select(cls.id, cls.email).where(
+            (cls.tenant == tenant) & cls.id.in_(wanted)
+        )
+        return {str(user.id): user.email for user in query}
+
+    @classmethod
     def register(
         cls, tenant: Tenant, email: str, password_hash: str, **fields: Any
     ) -> Self:

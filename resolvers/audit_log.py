@@ -5,7 +5,7 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from errors import BadUserInput
+from errors import BadUserInput, Forbidden, Unauthenticated, raises
 from models import AuditEvent, User
 from models.audit import UnknownEvent
 from models.workers import run
@@ -15,6 +15,7 @@ from schema.types import AuditEventConnection, AuditEventEdge, AuditEventType, P
 from validation import check_text
 
 
+@raises(Unauthenticated, Forbidden, BadUserInput)
 async def audit_log(
     info: Info[Context, None],
     first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 50,

@@ -5,7 +5,7 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from errors import Unauthenticated
+from errors import BadUserInput, RateLimited, Unauthenticated, raises
 from models import Action, EmailToken, Purpose, Session, User, database
 from models.workers import run
 from resolvers.login import account_key, password_matches
@@ -13,6 +13,7 @@ from schema.context import Context
 from validation import check_login_password, check_new_password
 
 
+@raises((Unauthenticated, "wrong current password"), BadUserInput, RateLimited)
 async def change_password(
     info: Info[Context, None],
     current_password: Annotated[

@@ -6,7 +6,14 @@ import strawberry
 from strawberry import Info
 
 from auth.opaque import digest, new_token
-from errors import BadUserInput, EmailNotVerified, MfaRequired, Unauthenticated
+from errors import (
+    BadUserInput,
+    EmailNotVerified,
+    MfaRequired,
+    RateLimited,
+    Unauthenticated,
+    raises,
+)
 from models import Action, MfaChallenge, Tenant, User
 from models.workers import run
 from resolvers.auth_payload import open_session
@@ -15,6 +22,13 @@ from schema.types import AuthPayload
 from validation import check_login_password, email_key, normalize_email
 
 
+@raises(
+    (Unauthenticated, "wrong email or password"),
+    BadUserInput,
+    RateLimited,
+    MfaRequired,
+    EmailNotVerified,
+)
 async def login(
     info: Info[Context, None],
     email: Annotated[str, strawberry.argument(description="The account's email.")],

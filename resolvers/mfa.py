@@ -22,7 +22,14 @@ from auth.totp import (
     provisioning_uri,
     qr_code_svg,
 )
-from errors import BadUserInput, Forbidden, Unauthenticated
+from errors import (
+    BadUserInput,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    raises,
+)
 from models import Action, MfaChallenge, RecoveryCode, Session, User, database
 from models.workers import run
 from resolvers.login import account_key, logged_in, password_matches
@@ -36,6 +43,7 @@ Code = Annotated[
 ]
 
 
+@raises(Unauthenticated, (Forbidden, "already on"))
 async def enroll_totp(info: Info[Context, None]) -> TotpEnrollment:
     context = info.context
     user = context.require_user()
@@ -48,6 +56,7 @@ async def enroll_totp(info: Info[Context, None]) -> TotpEnrollment:
     return TotpEnrollment(secret=secret, otpauth_uri=uri, qr_code_svg=qr_code_svg(uri))
 
 
+@raises(Unauthenticated, BadUserInput, RateLimited, (Forbidden, "already on"))
 async def confirm_totp(
     info: Info[Context, None],
     code: Annotated[str, strawberry.argument(description="6 digits from the app.")],
@@ -80,6 +89,7 @@ def turn_on(context: Context, user: User, step: int, codes: list[str]) -> None:
         context.audit(Action.MFA_ENABLED, actor=user, target=user)
 
 
+@raises(Unauthenticated, RateLimited)
 async def verify_mfa(
     info: Info[Context, None],
     mfa_token: Annotated[
@@ -111,6 +121,7 @@ def pending_challenge(
     return challenge, user
 
 
+@raises(Unauthenticated, BadUserInput, RateLimited)
 async def disable_totp(
     info: Info[Context, None],
     password: Annotated[
@@ -131,6 +142,7 @@ async def disable_totp(
     return True
 
 
+@raises(Unauthenticated, Forbidden, NotFound)
 async def reset_mfa(
     info: Info[Context, None],
     email: Annotated[

@@ -16,7 +16,7 @@ import strawberry
 from strawberry import Info
 
 from auth.opaque import digest, is_plausible, new_token
-from errors import Unauthenticated
+from errors import BadUserInput, RateLimited, Unauthenticated, raises
 from mail import compose
 from models import Action, EmailToken, Purpose, Session, User, database
 from models.workers import run
@@ -31,6 +31,7 @@ USED_LINK = "This link is invalid, used or expired."
 Token = Annotated[str, strawberry.argument(description="The token from the link.")]
 
 
+@raises(RateLimited)
 async def request_password_reset(
     info: Info[Context, None],
     email: Annotated[str, strawberry.argument(description="The account's email.")],
@@ -48,6 +49,7 @@ async def request_password_reset(
     return True
 
 
+@raises((Unauthenticated, "bad, used or expired link"), BadUserInput, RateLimited)
 async def reset_password(
     info: Info[Context, None],
     token: Token,
@@ -80,6 +82,7 @@ def reset(context: Context, found: EmailToken, user: User, password_hash: str) -
         context.audit(Action.PASSWORD_RESET, actor=user, target=user)
 
 
+@raises(Unauthenticated, RateLimited)
 async def request_email_verification(info: Info[Context, None]) -> bool:
     context = info.context
     user = context.require_user()
@@ -90,6 +93,7 @@ async def request_email_verification(info: Info[Context, None]) -> bool:
     return True
 
 
+@raises((Unauthenticated, "bad, used or expired link"), RateLimited)
 async def verify_email(info: Info[Context, None], token: Token) -> UserType:
     context = info.context
     found, user = await live_token(context, Purpose.VERIFY, token)  # Unauthenticated

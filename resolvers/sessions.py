@@ -12,7 +12,7 @@ import strawberry
 from strawberry import Info
 
 from auth.opaque import digest, is_plausible
-from errors import Unauthenticated
+from errors import Forbidden, NotFound, RateLimited, Unauthenticated, raises
 from models import Action, RefreshToken, Session, User, database
 from models.db import utcnow
 from models.workers import run
@@ -26,6 +26,7 @@ RefreshTokenArgument = Annotated[
 ]
 
 
+@raises(Unauthenticated, RateLimited)
 async def refresh_session(
     info: Info[Context, None], refresh_token: RefreshTokenArgument
 ) -> AuthPayload:
@@ -48,6 +49,7 @@ def rotate(context: Context, token: RefreshToken) -> AuthPayload:
     raise Unauthenticated("This refresh token was already used; log in again.")
 
 
+@raises((Unauthenticated, "unknown or foreign token"), RateLimited)
 async def logout(
     info: Info[Context, None], refresh_token: RefreshTokenArgument
 ) -> bool:
@@ -64,6 +66,7 @@ def end_session(context: Context, session: Session) -> None:
     context.audit(Action.SESSION_ENDED, actor=user, target=user, detail=detail)
 
 
+@raises(Unauthenticated)
 async def logout_all(info: Info[Context, None]) -> bool:
     user = info.context.require_user()
     await run(Session.revoke_all, user)
@@ -71,6 +74,7 @@ async def logout_all(info: Info[Context, None]) -> bool:
     return True
 
 
+@raises(Unauthenticated, Forbidden, NotFound)
 async def revoke_sessions(
     info: Info[Context, None],
     email: Annotated[str, strawberry.argument(description="Whose sessions to end.")],

@@ -6,7 +6,14 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from errors import EmailTaken
+from errors import (
+    BadUserInput,
+    EmailTaken,
+    Forbidden,
+    RateLimited,
+    Unauthenticated,
+    raises,
+)
 from models import Action, DuplicateEmail, Purpose, Role, User, database
 from models.user import PROFILE_FIELDS
 from models.workers import run
@@ -17,6 +24,13 @@ from schema.types import UserType
 from validation import check_sign_up
 
 
+@raises(
+    BadUserInput,
+    EmailTaken,
+    Forbidden,
+    RateLimited,
+    (Unauthenticated, "a bad access token"),
+)
 async def sign_up(
     info: Info[Context, None],
     input: Annotated[SignUpInput, strawberry.argument(description="The new account.")],

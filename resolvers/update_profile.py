@@ -6,7 +6,7 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, Info
 
-from errors import BadUserInput, Forbidden, NotFound
+from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
 from models import Action, LastAdmin, User
 from models.user import PROFILE_FIELDS
 from models.workers import run
@@ -16,6 +16,7 @@ from schema.types import UserType
 from validation import clean_profile, normalize_email
 
 
+@raises(Unauthenticated, Forbidden, NotFound, BadUserInput)
 async def update_profile(
     info: Info[Context, None],
     input: Annotated[

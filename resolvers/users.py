@@ -5,7 +5,7 @@ from typing import Annotated
 import strawberry
 from strawberry import Info
 
-from errors import Forbidden
+from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
 from models import Action, LastAdmin, Role, Session, User, database
 from models.workers import run
 from resolvers.login import account_key
@@ -16,6 +16,7 @@ from schema.types import PageInfo, UserConnection, UserEdge, UserType
 from validation import MAX_EMAIL_LENGTH, check_text
 
 
+@raises(Unauthenticated, Forbidden, BadUserInput)
 async def users(
     info: Info[Context, None],
     first: Annotated[int, strawberry.argument(description="Page size, 1 to 100.")] = 20,
@@ -57,6 +58,7 @@ async def users(
     )
 
 
+@raises(Unauthenticated, Forbidden, NotFound)
 async def set_user_active(
     info: Info[Context, None],
     email: Annotated[str, strawberry.argument(description="The account to change.")],
@@ -84,6 +86,7 @@ def set_active(context: Context, actor: User, email: str, active: bool) -> User:
     return updated
 
 
+@raises(Unauthenticated, Forbidden, NotFound)
 async def unlock_account(
     info: Info[Context, None],
     email: Annotated[str, strawberry.argument(description="The locked account.")],

@@ -24,6 +24,7 @@ from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
 from resolvers.users import set_user_active, unlock_account, users
 from schema.document_limits import document_limits
+from schema.error_codes import described
 from schema.permissions import authenticated, guards_input_roles, requires_role
 from schema.root_fields import RootFields
 from schema.types import (
@@ -43,29 +44,33 @@ __all__ = ["Mutation", "Query", "build_schema"]
 class Query:
     me: UserType = strawberry.field(
         resolver=me,
-        description="The caller's own account. Errors: UNAUTHENTICATED.",
+        description=described(me, "The caller's own account."),
         extensions=authenticated(),
     )
     audit_log: AuditEventConnection = strawberry.field(
         resolver=audit_log,
-        description=(
+        description=described(
+            audit_log,
             "ADMIN: the tenant's security events (sign-ups, logins, lock-outs, role "
-            "and profile changes, session revocations, refusals), newest first. "
-            "Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT."
+            "and profile changes, session revocations, refusals), newest first.",
         ),
         extensions=requires_role(Role.ADMIN),
     )
     users: UserConnection = strawberry.field(
         resolver=users,
-        description=(
+        description=described(
+            users,
             "ADMIN: the tenant's accounts in email order, filtered by email, role or "
-            "active state. Errors: UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT."
+            "active state.",
         ),
         extensions=requires_role(Role.ADMIN),
     )
     password_policy: PasswordPolicyType = strawberry.field(
         resolver=password_policy,
-        description="The password rules, for sign-up forms. Needs only the API key.",
+        description=described(
+            password_policy,
+            "The password rules, for sign-up forms. Needs only the API key.",
+        ),
     )
 
 
@@ -73,150 +78,155 @@ class Query:
 class Mutation:
     sign_up: UserType = strawberry.field(
         resolver=sign_up,
-        description=(
+        description=described(
+            sign_up,
             "Create an account in the caller's tenant. role ADMIN needs an ADMIN's "
-            "access token. Errors: BAD_USER_INPUT, EMAIL_TAKEN, FORBIDDEN."
+            "access token.",
         ),
         extensions=guards_input_roles(),
     )
     login: AuthPayload = strawberry.field(
         resolver=login,
-        description=(
-            "Exchange email and password for an access token. "
-            "Errors: UNAUTHENTICATED (wrong email or password), BAD_USER_INPUT."
+        description=described(
+            login, "Exchange email and password for an access token."
         ),
     )
     update_profile: UserType = strawberry.field(
         resolver=update_profile,
-        description=(
+        description=described(
+            update_profile,
             "Change a profile: a USER their own, an ADMIN any in the tenant (role "
-            "included). Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, BAD_USER_INPUT."
+            "included).",
         ),
         extensions=[*authenticated(), *guards_input_roles()],
     )
     refresh_session: AuthPayload = strawberry.field(
         resolver=refresh_session,
-        description=(
+        description=described(
+            refresh_session,
             "Trade a refresh token for a new pair; the old one is retired. A retired "
-            "token used again ends its whole session (after a few seconds' grace, "
-            "for tabs refreshing at once). Errors: UNAUTHENTICATED."
+            "token used again ends its whole session (after a few seconds' grace, for "
+            "tabs refreshing at once).",
         ),
     )
     logout: bool = strawberry.field(
         resolver=logout,
-        description=(
-            "End the session of this refresh token, and its access tokens. "
-            "Errors: UNAUTHENTICATED (unknown or foreign token)."
+        description=described(
+            logout, "End the session of this refresh token, and its access tokens."
         ),
     )
     logout_all: bool = strawberry.field(
         resolver=logout_all,
-        description="End every session of the caller. Errors: UNAUTHENTICATED.",
+        description=described(logout_all, "End every session of the caller."),
         extensions=authenticated(),
     )
     change_password: bool = strawberry.field(
         resolver=change_password,
-        description=(
-            "Set a new password; every other session of the caller ends. "
-            "Errors: UNAUTHENTICATED (wrong current password), BAD_USER_INPUT."
+        description=described(
+            change_password,
+            "Set a new password; every other session of the caller ends.",
         ),
         extensions=authenticated(),
     )
     request_password_reset: bool = strawberry.field(
         resolver=request_password_reset,
-        description=(
-            "Mail a password-reset link (valid 1 hour) to the account with this email, "
-            "if there is one. Always true: it reveals nothing. Errors: RATE_LIMITED."
+        description=described(
+            request_password_reset,
+            "Mail a password-reset link (valid 1 hour) to the account with this email,"
+            " if there is one. Always true: it reveals nothing.",
         ),
     )
     reset_password: bool = strawberry.field(
         resolver=reset_password,
-        description=(
+        description=described(
+            reset_password,
             "Set a new password with the token of a reset link (single use); every "
-            "session of the account ends. Errors: UNAUTHENTICATED (bad, used or "
-            "expired link), BAD_USER_INPUT, RATE_LIMITED."
+            "session of the account ends.",
         ),
     )
     request_email_verification: bool = strawberry.field(
         resolver=request_email_verification,
-        description=(
+        description=described(
+            request_email_verification,
             "Mail the caller a verification link (valid 24 hours); signUp sends one "
-            "too. Errors: UNAUTHENTICATED, RATE_LIMITED."
+            "too.",
         ),
         extensions=authenticated(),
     )
     verify_email: UserType = strawberry.field(
         resolver=verify_email,
-        description=(
-            "Confirm an email with the token of a verification link (single use). "
-            "Errors: UNAUTHENTICATED (bad, used or expired link), RATE_LIMITED."
+        description=described(
+            verify_email,
+            "Confirm an email with the token of a verification link (single use).",
         ),
     )
     enroll_totp: TotpEnrollment = strawberry.field(
         resolver=enroll_totp,
-        description=(
+        description=described(
+            enroll_totp,
             "Start two-factor authentication: a new secret for an authenticator app. "
-            "Nothing changes until confirmTotp. Errors: UNAUTHENTICATED, FORBIDDEN "
-            "(already on)."
+            "Nothing changes until confirmTotp.",
         ),
         extensions=authenticated(),
     )
     confirm_totp: list[str] = strawberry.field(
         resolver=confirm_totp,
-        description=(
-            "Turn two-factor on with a code from the app; returns 10 one-time "
-            "recovery codes, shown only now. Errors: UNAUTHENTICATED, BAD_USER_INPUT, "
-            "RATE_LIMITED."
+        description=described(
+            confirm_totp,
+            "Turn two-factor on with a code from the app; returns 10 one-time recovery"
+            " codes, shown only now.",
         ),
         extensions=authenticated(),
     )
     verify_mfa: AuthPayload = strawberry.field(
         resolver=verify_mfa,
-        description=(
+        description=described(
+            verify_mfa,
             "Finish a login that answered MFA_REQUIRED: its mfaToken (5 minutes, "
-            "single use) and a TOTP or recovery code. Errors: UNAUTHENTICATED, "
-            "RATE_LIMITED."
+            "single use) and a TOTP or recovery code.",
         ),
     )
     disable_totp: bool = strawberry.field(
         resolver=disable_totp,
-        description=(
+        description=described(
+            disable_totp,
             "Turn two-factor off with the password and a current code; the other "
-            "sessions end. Errors: UNAUTHENTICATED, BAD_USER_INPUT, RATE_LIMITED."
+            "sessions end.",
         ),
         extensions=authenticated(),
     )
     reset_mfa: bool = strawberry.field(
         resolver=reset_mfa,
-        description=(
+        description=described(
+            reset_mfa,
             "ADMIN: turn two-factor off for an account of the tenant (a lost phone); "
-            "its sessions end. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+            "its sessions end.",
         ),
         extensions=requires_role(Role.ADMIN),
     )
     set_user_active: UserType = strawberry.field(
         resolver=set_user_active,
-        description=(
-            "ADMIN: deactivate (or reactivate) an account of the tenant. A deactivated "
-            "account cannot log in and its tokens stop at once; the last active ADMIN "
-            "cannot be deactivated. Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+        description=described(
+            set_user_active,
+            "ADMIN: deactivate (or reactivate) an account of the tenant. A deactivated"
+            " account cannot log in and its tokens stop at once; the last active ADMIN"
+            " cannot be deactivated.",
         ),
         extensions=requires_role(Role.ADMIN),
     )
     unlock_account: UserType = strawberry.field(
         resolver=unlock_account,
-        description=(
+        description=described(
+            unlock_account,
             "ADMIN: lift the lock-out that failed logins put on an account of the "
-            "tenant (anyone can lock an account by guessing). "
-            "Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+            "tenant (anyone can lock an account by guessing).",
         ),
         extensions=requires_role(Role.ADMIN),
     )
     revoke_sessions: bool = strawberry.field(
         resolver=revoke_sessions,
-        description=(
-            "ADMIN: end every session of an account of the tenant. "
-            "Errors: UNAUTHENTICATED, FORBIDDEN, NOT_FOUND."
+        description=described(
+            revoke_sessions, "ADMIN: end every session of an account of the tenant."
         ),
         extensions=requires_role(Role.ADMIN),
     )

@@ -1,4 +1,5 @@
-"""Give every GraphQL error the contract's `extensions.code`, and hide internals.
+"""Give every GraphQL error the contract's `extensions.code`, and hide internals;
+and write each operation's list of errors from what its resolver declares.
 
 Service errors carry their own code. Parse and validation errors (they have no
 original error and no path) keep their message, minus "Did you mean" hints when
@@ -8,11 +9,17 @@ traceback and the client sees only INTERNAL_SERVER_ERROR.
 
 import logging
 import re
+from collections.abc import Callable
 
 from graphql import GraphQLError, GraphQLSyntaxError, VariableDefinitionNode, print_ast
 from peewee import DatabaseError
 
-from errors import InternalServerError, ServiceError, ServiceUnavailable
+from errors import (
+    InternalServerError,
+    ServiceError,
+    ServiceUnavailable,
+    declared_errors,
+)
 from metrics import DATABASE_ERRORS
 from models.db import is_unavailable
 
@@ -20,6 +27,19 @@ log = logging.getLogger("user_service.errors")
 SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+
+def described(resolver: Callable[..., object], text: str) -> str:
+    """An operation's description: `text`, then the errors its resolver declares."""
+    declared = declared_errors(resolver)
+    if declared is None:
+        raise TypeError(f"{resolver.__name__} declares no errors: use @raises")
+    if not declared:
+        return text
+    codes = [
+        f"{error.code} ({when})" if when else error.code for error, when in declared
+    ]
+    return f"{text} Errors: {', '.join(codes)}."
 
 
 def with_code(error: GraphQLError, *, suggestions: bool) -> GraphQLError:

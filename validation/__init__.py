@@ -16,6 +16,11 @@ from errors import BadUserInput
 
 MAX_EMAIL_LENGTH = 254
 MAX_PROFILE_LENGTH = 100
+MAX_TENANT_NAME = 100
+TENANT_NAME_RULE = (
+    f"A tenant name is 1 to {MAX_TENANT_NAME} characters of plain text, "
+    "without spaces at either end."
+)
 MOBILE = re.compile(r"\+?[0-9]{7,15}")
 COMMON_PASSWORDS = Path(__file__).with_name("common-passwords.txt.gz")
 
@@ -41,6 +46,14 @@ def is_clean_text(value: str) -> bool:
     return is_valid_unicode(value) and not any(
         unicodedata.category(char) == "Cc" for char in value
     )
+
+
+def check_tenant_name(name: str) -> None:
+    """A tenant's name: 1 to 100 characters of plain text, no spaces at the ends."""
+    if not name or len(name) > MAX_TENANT_NAME or name != name.strip():
+        raise BadUserInput({"name": TENANT_NAME_RULE})
+    if not is_clean_text(name):
+        raise BadUserInput({"name": TENANT_NAME_RULE})
 
 
 def email_key(email: str) -> str:

@@ -492,6 +492,25 @@ def test_unknown_path_is_404_not_found_json(
     assert result_of(response).error_code == "NOT_FOUND"
 
 
+@pytest.mark.parametrize("path", ["/", "/docs", "/graphql/", "/healthz/", "/x/y"])
+@pytest.mark.parametrize("accept", ["text/html", "*/*"])
+def test_unknown_path_is_404_without_an_api_key(
+    client: TestClient, path: str, accept: str
+) -> None:
+    response = client.get(path, headers={"Accept": accept}, follow_redirects=False)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+    assert result_of(response).error_code == "NOT_FOUND"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_post_to_unknown_path_is_404_and_runs_nothing(api: Api) -> None:
+    body = {"query": SIGN_UP}
+    response = api.client.post("/graphql/", json=body, follow_redirects=False)
+    assert response.status_code == 404
+    assert_not_signed_up(api)
+
+
 def test_document_that_does_not_parse_is_graphql_parse_failed(api: Api) -> None:
     result = api.gql("{ passwordPolicy { minLength }")
     assert result.status == 200
@@ -602,26 +621,40 @@ class TestProduction:
     def test_typename_is_still_answered(self, production_api: Api) -> None:
         assert production_api.gql(TYPENAME).ok() == {"__typename": "Query"}
 
-    @pytest.mark.parametrize("accept", ["text/html", "*/*", "text/html,*/*;q=0.8"])
-    def test_browser_without_key_gets_401_not_graphiql(
-        self, production_api: Api, accept: str
+    def test_client_without_key_gets_401_not_graphiql(
+        self, production_api: Api
     ) -> None:
-        response = production_api.client.get("/graphql", headers={"Accept": accept})
+        response = production_api.client.get("/graphql", headers={"Accept": "*/*"})
         assert_invalid_api_key(response)
         assert "graphiql" not in response.text.lower()
 
-    @pytest.mark.parametrize("accept", ["text/html", "*/*", "text/html,*/*;q=0.8"])
-    def test_browser_with_key_gets_json_bad_request_not_graphiql(
-        self, production_api: Api, accept: str
+    @pytest.mark.parametrize("accept", ["text/html", "text/html,*/*;q=0.8"])
+    @pytest.mark.parametrize("with_key", [False, True], ids=["no key", "key"])
+    def test_browser_learns_the_ide_is_off_in_json_naming_no_graphiql(
+        self, production_api: Api, accept: str, with_key: bool
     ) -> None:
-        headers = {"Accept": accept, "X-API-Key": production_api.api_key}
+        headers = {"Accept": accept}
+        if with_key:
+            headers["X-API-Key"] = production_api.api_key
+        response = production_api.client.get("/graphql", headers=headers)
+        assert_bad_request(response)
+        assert "in-browser IDE is off" in result_of(response).errors[0]["message"]
+        assert "graphiql" not in response.text.lower()
+        assert "<html" not in response.text.lower()
+
+    def test_graphiql_assets_are_not_served(self, production_api: Api) -> None:
+        response = production_api.client.get("/graphiql/graphiql.min.js")
+        assert response.status_code == 404
+        assert result_of(response).error_code == "NOT_FOUND"
+
+    def test_client_with_key_and_no_query_gets_json_bad_request(
+        self, production_api: Api
+    ) -> None:
+        headers = {"Accept": "*/*", "X-API-Key": production_api.api_key}
         response = production_api.client.get("/graphql", headers=headers)
         # A GET without a query: 400 or 404, the contract only fixes the code.
         assert 400 <= response.status_code < 500
-        assert response.headers["content-type"] == "application/json"
         assert result_of(response).error_code == "BAD_REQUEST"
-        assert "graphiql" not in response.text.lower()
-        assert "<html" not in response.text.lower()
 
     @pytest.mark.parametrize(
         ("query", "variables", "code"), list(TYPOS.values()), ids=list(TYPOS)

@@ -35,7 +35,7 @@ def refusal(tmp_path: Path, **env: str) -> str:
 def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     settings = settings_from(tmp_path)
     assert settings.env == "development"
-    assert settings.database_url == "sqlite:///data/users.db"
+    assert settings.database_url == f"sqlite:///{tmp_path}/users.db"
     assert settings.access_token_ttl == 900
     assert settings.refresh_token_ttl == 30 * 24 * 3600
     assert settings.refresh_reuse_grace == 10
@@ -46,6 +46,26 @@ def test_defaults_follow_the_contract(tmp_path: Path) -> None:
     assert settings.max_body_bytes == 65536
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 8000, 1)
     assert settings.bcrypt_cost == 12
+
+
+def test_default_data_folder_is_next_to_server_py_wherever_it_runs_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    given = {"DATA_KEY": DATA_KEY}  # nothing to write
+    settings = Settings.from_env({f"USER_SERVICE_{k}": v for k, v in given.items()})
+    data = Path(__file__).resolve().parent.parent.parent / "data"
+    assert settings.data_dir == data
+    assert settings.database_url == f"sqlite:///{data}/users.db"
+    assert Settings().database_url == settings.database_url
+
+
+def test_data_folder_holds_the_sqlite_file_unless_a_url_is_given(
+    tmp_path: Path,
+) -> None:
+    assert settings_from(tmp_path).database_url == f"sqlite:///{tmp_path}/users.db"
+    given = settings_from(tmp_path, DATABASE_URL="sqlite:////elsewhere/x.db")
+    assert given.database_url == "sqlite:////elsewhere/x.db"
 
 
 def test_default_rate_limits_follow_the_contract(tmp_path: Path) -> None:
@@ -251,6 +271,13 @@ BAD_VALUES = {
     "REFRESH_TOKEN_TTL word": ("REFRESH_TOKEN_TTL", "30d"),
     "REFRESH_REUSE_GRACE negative": ("REFRESH_REUSE_GRACE", "-1"),
     "PORT word": ("PORT", "http"),
+    "PORT above 65535": ("PORT", "70000"),
+    "PORT zero": ("PORT", "0"),
+    "DATABASE_URL without scheme": ("DATABASE_URL", "postgres//oops"),
+    "DATABASE_URL unknown scheme": ("DATABASE_URL", "bogus://x"),
+    "DATABASE_URL scheme alone": ("DATABASE_URL", "sqlite://"),
+    "REDIS_URL other scheme": ("REDIS_URL", "bogus://x"),
+    "REDIS_URL no host": ("REDIS_URL", "redis:///0"),
     "WORKERS zero": ("WORKERS", "0"),
     "BCRYPT_COST word": ("BCRYPT_COST", "high"),
     "BCRYPT_COST too low": ("BCRYPT_COST", "3"),
