@@ -1,7 +1,9 @@
 """Settings: the only reader of USER_SERVICE_* variables.
 
 `Settings.from_env(environ)` builds one frozen object that is passed down; there is
-no module-level instance. A bad value raises `SettingsError` naming the variable.
+no module-level instance. Defaults are written once, on the dataclass, and every
+Settings is checked in `__post_init__`, however it was made: a bad value raises
+`SettingsError` naming the variable.
 """
 
 import contextlib
@@ -35,7 +37,41 @@ GENERATE_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(48))"
 DEV_DATA_KEY_FILE = "data-key"
 JWT_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 
+# Fields whose variable is not their name in capitals.
+ENV_NAMES = {"guesses_per_address": "TOKEN_GUESSES_PER_ADDRESS"}
+POSITIVE = (
+    "database_timeout",
+    "database_threads",
+    "access_token_ttl",
+    "refresh_token_ttl",
+    "max_sessions_per_user",
+    "hashing_threads",
+    "max_body_bytes",
+    "max_query_length",
+    "max_depth",
+    "max_aliases",
+    "max_tokens",
+    "max_directives",
+    "header_timeout",
+    "body_timeout",
+    "max_connections",
+    "workers",
+)
+RATE_LIMITS = (
+    "login_failures_per_account",
+    "login_failures_per_address",
+    "guesses_per_address",
+    "signups_per_address",
+    "code_failures_per_account",
+    "mail_requests_per_address",
+)
+LINK_TEMPLATES = ("reset_url", "verify_url")
+
 T = TypeVar("T")
+
+
+def cpu_count() -> int:
+    return max(1, os.cpu_count() or 1)
 
 
 class SettingsError(Exception):
@@ -62,7 +98,7 @@ class Settings:
     dev_api_key: str = field(default=DEFAULT_DEV_API_KEY, repr=False)
     introspection: bool = True
     bcrypt_cost: int = 12
-    hashing_threads: int = 2
+    hashing_threads: int = field(default_factory=cpu_count)
     redis_url: str | None = None
     login_failures_per_account: str = "5 per 15 minutes"
     login_failures_per_address: str = "100 per 15 minutes"
@@ -115,90 +151,130 @@ class Settings:
         default_database = f"sqlite:///{data_dir.absolute() / DATABASE_FILE}"
         settings = cls(
             env=env,  # type: ignore[arg-type]  # checked just above
-            database_url=_database_url(config, default_database),
+            database_url=_read(config, "DATABASE_URL", str, default_database),
             data_dir=data_dir,
-            database_timeout=_positive(config, "DATABASE_TIMEOUT", 5),
-            database_threads=_positive(
-                config, "DATABASE_THREADS", cls.database_threads
+            database_timeout=_read(
+                config, "DATABASE_TIMEOUT", int, cls.database_timeout
+            ),
+            database_threads=_read(
+                config, "DATABASE_THREADS", int, cls.database_threads
             ),
             data_key=_required_secret(
                 config, "DATA_KEY", data_dir, DEV_DATA_KEY_FILE, production=production
             ),
-            issuer=_issuer(config),
-            jwt_algorithm=_choice(config, "JWT_ALGORITHM", JWT_ALGORITHMS),
+            issuer=_read(config, "ISSUER", str, cls.issuer).rstrip("/"),
+            jwt_algorithm=_read(config, "JWT_ALGORITHM", str, cls.jwt_algorithm),
             signing_key_publish_ahead=_read(
-                config, "SIGNING_KEY_PUBLISH_AHEAD", int, 600
+                config, "SIGNING_KEY_PUBLISH_AHEAD", int, cls.signing_key_publish_ahead
             ),
-            access_token_ttl=_positive(config, "ACCESS_TOKEN_TTL", 900),
-            refresh_token_ttl=_positive(config, "REFRESH_TOKEN_TTL", 30 * 24 * 3600),
-            refresh_reuse_grace=_read(config, "REFRESH_REUSE_GRACE", int, 10),
-            max_sessions_per_user=_positive(
-                config, "MAX_SESSIONS_PER_USER", cls.max_sessions_per_user
+            access_token_ttl=_read(
+                config, "ACCESS_TOKEN_TTL", int, cls.access_token_ttl
             ),
-            dev_api_key=_read(config, "DEV_API_KEY", str, DEFAULT_DEV_API_KEY),
+            refresh_token_ttl=_read(
+                config, "REFRESH_TOKEN_TTL", int, cls.refresh_token_ttl
+            ),
+            refresh_reuse_grace=_read(
+                config, "REFRESH_REUSE_GRACE", int, cls.refresh_reuse_grace
+            ),
+            max_sessions_per_user=_read(
+                config, "MAX_SESSIONS_PER_USER", int, cls.max_sessions_per_user
+            ),
+            dev_api_key=_read(config, "DEV_API_KEY", str, cls.dev_api_key),
             introspection=_read(config, "INTROSPECTION", bool, not production),
-            bcrypt_cost=_read(config, "BCRYPT_COST", int, 12),
-            hashing_threads=_positive(
-                config, "HASHING_THREADS", max(1, os.cpu_count() or 1)
+            bcrypt_cost=_read(config, "BCRYPT_COST", int, cls.bcrypt_cost),
+            hashing_threads=_read(config, "HASHING_THREADS", int, cpu_count()),
+            redis_url=_read(config, "REDIS_URL", str, "") or None,
+            login_failures_per_account=_read(
+                config,
+                "LOGIN_FAILURES_PER_ACCOUNT",
+                str,
+                cls.login_failures_per_account,
             ),
-            redis_url=_redis_url(config),
-            login_failures_per_account=_limit(
-                config, "LOGIN_FAILURES_PER_ACCOUNT", cls.login_failures_per_account
+            login_failures_per_address=_read(
+                config,
+                "LOGIN_FAILURES_PER_ADDRESS",
+                str,
+                cls.login_failures_per_address,
             ),
-            login_failures_per_address=_limit(
-                config, "LOGIN_FAILURES_PER_ADDRESS", cls.login_failures_per_address
+            guesses_per_address=_read(
+                config, "TOKEN_GUESSES_PER_ADDRESS", str, cls.guesses_per_address
             ),
-            guesses_per_address=_limit(
-                config, "TOKEN_GUESSES_PER_ADDRESS", cls.guesses_per_address
+            signups_per_address=_read(
+                config, "SIGNUPS_PER_ADDRESS", str, cls.signups_per_address
             ),
-            signups_per_address=_limit(
-                config, "SIGNUPS_PER_ADDRESS", cls.signups_per_address
+            code_failures_per_account=_read(
+                config, "CODE_FAILURES_PER_ACCOUNT", str, cls.code_failures_per_account
             ),
-            code_failures_per_account=_limit(
-                config, "CODE_FAILURES_PER_ACCOUNT", cls.code_failures_per_account
-            ),
-            smtp_url=_smtp_url(config),
+            smtp_url=_read(config, "SMTP_URL", str, "") or None,
             mail_from=_read(config, "MAIL_FROM", str, cls.mail_from),
-            reset_url=_link_template(config, "RESET_URL", cls.reset_url),
-            verify_url=_link_template(config, "VERIFY_URL", cls.verify_url),
-            require_verified_email=_read(config, "REQUIRE_VERIFIED_EMAIL", bool, False),
-            mail_requests_per_address=_limit(
-                config, "MAIL_REQUESTS_PER_ADDRESS", cls.mail_requests_per_address
+            reset_url=_read(config, "RESET_URL", str, cls.reset_url),
+            verify_url=_read(config, "VERIFY_URL", str, cls.verify_url),
+            require_verified_email=_read(
+                config, "REQUIRE_VERIFIED_EMAIL", bool, cls.require_verified_email
+            ),
+            mail_requests_per_address=_read(
+                config, "MAIL_REQUESTS_PER_ADDRESS", str, cls.mail_requests_per_address
             ),
             cors_origins=_list(config, "CORS_ORIGINS"),
             trusted_proxies=_list(config, "TRUSTED_PROXIES"),
-            max_body_bytes=_positive(config, "MAX_BODY_BYTES", cls.max_body_bytes),
-            max_query_length=_positive(
-                config, "MAX_QUERY_LENGTH", cls.max_query_length
+            max_body_bytes=_read(config, "MAX_BODY_BYTES", int, cls.max_body_bytes),
+            max_query_length=_read(
+                config, "MAX_QUERY_LENGTH", int, cls.max_query_length
             ),
-            max_depth=_positive(config, "MAX_DEPTH", cls.max_depth),
-            max_aliases=_positive(config, "MAX_ALIASES", cls.max_aliases),
-            max_tokens=_positive(config, "MAX_TOKENS", cls.max_tokens),
-            max_directives=_positive(config, "MAX_DIRECTIVES", cls.max_directives),
-            header_timeout=_positive(config, "HEADER_TIMEOUT", cls.header_timeout),
-            body_timeout=_positive(config, "BODY_TIMEOUT", cls.body_timeout),
-            max_connections=_positive(config, "MAX_CONNECTIONS", cls.max_connections),
-            host=_read(config, "HOST", str, "127.0.0.1"),
-            port=_port(config, "PORT", cls.port),
-            workers=_positive(config, "WORKERS", 1),
+            max_depth=_read(config, "MAX_DEPTH", int, cls.max_depth),
+            max_aliases=_read(config, "MAX_ALIASES", int, cls.max_aliases),
+            max_tokens=_read(config, "MAX_TOKENS", int, cls.max_tokens),
+            max_directives=_read(config, "MAX_DIRECTIVES", int, cls.max_directives),
+            header_timeout=_read(config, "HEADER_TIMEOUT", int, cls.header_timeout),
+            body_timeout=_read(config, "BODY_TIMEOUT", int, cls.body_timeout),
+            max_connections=_read(config, "MAX_CONNECTIONS", int, cls.max_connections),
+            host=_read(config, "HOST", str, cls.host),
+            port=_read(config, "PORT", int, cls.port),
+            workers=_read(config, "WORKERS", int, cls.workers),
         )
-        settings.check()
         return settings
 
+    def __post_init__(self) -> None:
+        """Every Settings is checked, however it was made: from the environment,
+        by hand, or with dataclasses.replace."""
+        for name in POSITIVE:
+            if getattr(self, name) < 1:
+                raise SettingsError(
+                    f"{env_name(name)} must be a positive whole number."
+                )
+        if not is_port(self.port):
+            raise SettingsError(f"{PREFIX}PORT must be a port number, 1 to {MAX_PORT}.")
+        for name in RATE_LIMITS:
+            _check_limit(name, getattr(self, name))
+        for name in LINK_TEMPLATES:
+            if "{token}" not in getattr(self, name):
+                raise SettingsError(f"{env_name(name)} must contain {{token}}.")
+        _check_database_url(self.database_url)
+        _check_redis_url(self.redis_url)
+        _check_smtp_url(self.smtp_url)
+        self.check()
+
     def check(self) -> None:
-        """Refuse values that are unsafe or cannot work."""
+        """Refuse values that are unsafe or cannot work together."""
         if not 4 <= self.bcrypt_cost <= 16:
             raise SettingsError(f"{PREFIX}BCRYPT_COST must be between 4 and 16.")
         if self.is_production and self.bcrypt_cost < 10:
             raise SettingsError(
                 f"{PREFIX}BCRYPT_COST must be at least 10 in production."
             )
+        if self.jwt_algorithm not in JWT_ALGORITHMS:
+            raise SettingsError(
+                f"{PREFIX}JWT_ALGORITHM={self.jwt_algorithm!r} is not supported: use "
+                f"one of {', '.join(JWT_ALGORITHMS)}."
+            )
+        _check_issuer(self.issuer)
         if self.signing_key_publish_ahead < 0:
             raise SettingsError(f"{PREFIX}SIGNING_KEY_PUBLISH_AHEAD must be 0 or more.")
         if self.refresh_reuse_grace < 0:
             raise SettingsError(f"{PREFIX}REFRESH_REUSE_GRACE must be 0 or more.")
         if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
             raise SettingsError(f"{PREFIX}DEV_API_KEY must be a non-empty key.")
+        self._check_secret_lengths()
         if self.is_production:
             self._check_production_secrets()
             if {"*", "null"} & set(self.cors_origins):
@@ -206,6 +282,11 @@ class Settings:
                     f"{PREFIX}CORS_ORIGINS may not hold * or null in production: "
                     "list the origins of your frontends, e.g. https://app.example.com"
                 )
+
+    def _check_secret_lengths(self) -> None:
+        """A given key is long enough; only a Settings made by hand has none."""
+        if str(self.data_key):
+            _check_secret_length("DATA_KEY", str(self.data_key))
 
     def _check_production_secrets(self) -> None:
         """Refuse a data key that is guessable."""
@@ -226,105 +307,70 @@ def _read(config: Config, name: str, cast: type[T], default: T) -> T:
         ) from None
 
 
-def _positive(config: Config, name: str, default: int) -> int:
-    value = _read(config, name, int, default)
-    if value < 1:
-        raise SettingsError(f"{PREFIX}{name} must be a positive whole number.")
-    return value
-
-
-def _port(config: Config, name: str, default: int) -> int:
-    value = _read(config, name, int, default)
-    if not is_port(value):
-        raise SettingsError(f"{PREFIX}{name} must be a port number, 1 to 65535.")
-    return value
+def env_name(field_name: str) -> str:
+    """The variable that sets a field of Settings."""
+    return PREFIX + ENV_NAMES.get(field_name, field_name.upper())
 
 
 def is_port(value: int) -> bool:
     return 1 <= value <= MAX_PORT
 
 
-def _database_url(config: Config, default: str) -> str:
+def _check_limit(field_name: str, value: str) -> None:
+    """A rate limit in the `limits` package's notation, e.g. "5 per 15 minutes"."""
+    try:
+        limits.parse(value)
+    except ValueError:
+        raise SettingsError(
+            f"{env_name(field_name)}={value!r} is not a rate limit; write e.g. "
+            '"5 per 15 minutes".'
+        ) from None
+
+
+def _check_database_url(value: str) -> None:
     """A URL Peewee can open; the value is never echoed: it may hold a password."""
-    value = _read(config, "DATABASE_URL", str, default)
     scheme, separator, rest = value.partition("://")
     if not separator or not rest or scheme not in db_url.schemes:
         raise SettingsError(
             f"{PREFIX}DATABASE_URL is not a database URL: write "
             "sqlite:///path/to/users.db or postgresql://user@host:5432/database."
         )
-    return value
 
 
-def _redis_url(config: Config) -> str | None:
-    value = _read(config, "REDIS_URL", str, "")
-    if not value:
-        return None
-    parsed = urlsplit(value)
-    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
+def _check_redis_url(value: str | None) -> None:
+    parsed = urlsplit(value or "")
+    if value is not None and (
+        parsed.scheme not in ("redis", "rediss") or not parsed.hostname
+    ):
         raise SettingsError(
             f"{PREFIX}REDIS_URL is not a Redis URL: write redis://host:6379/0 "
             "(rediss:// for TLS), or leave it unset to count in memory."
         )
-    return value
 
 
-def _limit(config: Config, name: str, default: str) -> str:
-    """A rate limit in the `limits` package's notation, e.g. "5 per 15 minutes"."""
-    value = _read(config, name, str, default)
-    try:
-        limits.parse(value)
-    except ValueError:
-        raise SettingsError(
-            f"{PREFIX}{name}={value!r} is not a rate limit; write e.g. "
-            '"5 per 15 minutes".'
-        ) from None
-    return value
-
-
-def _smtp_url(config: Config) -> str | None:
-    value = _read(config, "SMTP_URL", str, "")
-    if not value:
-        return None
+def _check_smtp_url(value: str | None) -> None:
+    if value is None:
+        return
     try:
         SmtpServer.from_url(value)
     except ValueError as error:
         raise SettingsError(f"{PREFIX}SMTP_URL is not valid: {error}.") from None
-    return value
 
 
-def _link_template(config: Config, name: str, default: str) -> str:
-    value = _read(config, name, str, default)
-    if "{token}" not in value:
-        raise SettingsError(f"{PREFIX}{name} must contain {{token}}, e.g. {default}")
-    return value
-
-
-def _choice(config: Config, name: str, choices: tuple[str, ...]) -> str:
-    value = _read(config, name, str, choices[0])
-    if value not in choices:
-        raise SettingsError(
-            f"{PREFIX}{name}={value!r} is not supported: use one of "
-            f"{', '.join(choices)}."
-        )
-    return value
-
-
-def _issuer(config: Config) -> str:
+def _check_issuer(value: str) -> None:
     """The public base URL: every token's `iss`, and where the keys are found."""
-    value = _read(config, "ISSUER", str, "http://127.0.0.1:8000").rstrip("/")
     parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.query
+        or parts.fragment
+        or value.endswith("/")
+    ):
         raise SettingsError(
             f"{PREFIX}ISSUER={value!r} is not a base URL; write e.g. "
             "https://users.example.com"
         )
-    if parts.query or parts.fragment:
-        raise SettingsError(
-            f"{PREFIX}ISSUER={value!r} is not a base URL; write e.g. "
-            "https://users.example.com"
-        )
-    return value
 
 
 def _list(config: Config, name: str) -> tuple[str, ...]:
@@ -332,13 +378,12 @@ def _list(config: Config, name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _strong_secret(name: str, value: str) -> Secret:
+def _check_secret_length(name: str, value: str) -> None:
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise SettingsError(
             f"{PREFIX}{name} must be at least {MIN_SECRET_BYTES} bytes; generate one "
             f"with: {GENERATE_COMMAND}"
         )
-    return Secret(value)
 
 
 def _is_guessable(secret: str) -> bool:
@@ -362,7 +407,8 @@ def _required_secret(
     """A secret from the environment; in development, generated once into a file."""
     value = _read(config, name, str, "")
     if value:
-        return _strong_secret(name, value)
+        _check_secret_length(name, value)  # before any other variable is read
+        return Secret(value)
     if production:
         raise SettingsError(
             f"{PREFIX}{name} is required in production (at least "

@@ -2,11 +2,14 @@
 that name the variable to fix."""
 
 import dataclasses
+import os
 import re
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.datastructures import Secret
 
 from settings import DEFAULT_DEV_API_KEY, Settings, SettingsError
 
@@ -365,3 +368,55 @@ def test_production_accepts_listed_cors_origins(tmp_path: Path) -> None:
 
 def test_development_allows_cors_for_every_origin(tmp_path: Path) -> None:
     assert settings_from(tmp_path, CORS_ORIGINS="*").cors_origins == ("*",)
+
+
+# ---- one source of defaults, every Settings checked ---------------------------
+
+SECRET_FIELDS = {"data_key"}
+
+
+def test_from_env_with_nothing_set_gives_the_dataclass_defaults(tmp_path: Path) -> None:
+    from_env = settings_from(tmp_path, DATA_KEY=DATA_KEY)
+    by_hand = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path}/users.db")
+    for field in dataclasses.fields(Settings):
+        if field.name not in SECRET_FIELDS:
+            assert getattr(from_env, field.name) == getattr(by_hand, field.name), field
+
+
+def test_hashing_threads_default_to_the_number_of_cpus(tmp_path: Path) -> None:
+    assert Settings().hashing_threads == max(1, os.cpu_count() or 1)
+    assert settings_from(tmp_path).hashing_threads == Settings().hashing_threads
+
+
+HAND_MADE = {
+    "port above 65535": ({"port": 70000}, "USER_SERVICE_PORT"),
+    "no workers": ({"workers": 0}, "USER_SERVICE_WORKERS"),
+    "rate limit in prose": (
+        {"guesses_per_address": "lots"},
+        "USER_SERVICE_TOKEN_GUESSES_PER_ADDRESS",
+    ),
+    "link without a token": ({"reset_url": "https://x"}, "USER_SERVICE_RESET_URL"),
+    "database URL": ({"database_url": "postgres//x"}, "USER_SERVICE_DATABASE_URL"),
+    "Redis URL": ({"redis_url": "bogus://x"}, "USER_SERVICE_REDIS_URL"),
+    "SMTP URL": ({"smtp_url": "http://x"}, "USER_SERVICE_SMTP_URL"),
+    "short data key": ({"data_key": Secret("short")}, "USER_SERVICE_DATA_KEY"),
+    "production without a data key": ({"env": "production"}, "USER_SERVICE_DATA_KEY"),
+    "signing algorithm": ({"jwt_algorithm": "HS256"}, "USER_SERVICE_JWT_ALGORITHM"),
+    "issuer": ({"issuer": "users.example.com"}, "USER_SERVICE_ISSUER"),
+}
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"), list(HAND_MADE.values()), ids=list(HAND_MADE)
+)
+def test_settings_made_by_hand_are_checked_too(
+    values: dict[str, Any], variable: str
+) -> None:
+    with pytest.raises(SettingsError, match=rf"^{variable}\b"):
+        Settings(**values)
+
+
+def test_settings_changed_with_replace_are_checked_too(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path)
+    with pytest.raises(SettingsError, match=r"^USER_SERVICE_MAX_DEPTH\b"):
+        dataclasses.replace(settings, max_depth=0)
