@@ -1,17 +1,22 @@
 """The README's recipes work as written: production on one machine from a fresh
-home folder, and the operations of the frontend snippet fit the schema
-(issue 18, items 2 and 8)."""
+home folder, the operations of the frontend snippet fit the schema, and the
+SQLite backup copies a live database (issue 18, items 2, 8 and 10)."""
 
 import os
 import re
+import sqlite3
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import graphql
+from starlette.testclient import TestClient
 
-from tests.conftest import PASSWORD
+from app import create_app
+from models.db import close_database
+from settings import Settings
+from tests.conftest import PASSWORD, Api, make_environ
 
 PROJECT = Path(__file__).resolve().parent.parent
 README = (PROJECT / "README.md").read_text()
@@ -85,3 +90,28 @@ def test_license_is_the_one_pyproject_names() -> None:
     project = (PROJECT / "pyproject.toml").read_text()
     assert 'license = "MIT"' in project
     assert (PROJECT / "LICENSE").read_text().startswith("MIT License\n")
+
+
+def test_sqlite_backup_recipe_copies_a_live_database(tmp_path: Path) -> None:
+    [backup] = code_blocks(section("## Backup and restore"), "sh")
+    environ = make_environ(
+        tmp_path, USER_SERVICE_DATABASE_URL=f"sqlite:///{tmp_path}/users.db"
+    )
+    settings = Settings.from_env(environ)
+    with TestClient(create_app(settings)) as client:
+        Api(client, settings.dev_api_key, settings).sign_up("ann@x.io").ok()
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", backup],
+            cwd=tmp_path,
+            env={"PATH": os.environ["PATH"], "USER_SERVICE_DATA_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    close_database()
+    assert done.returncode == 0, done.stderr
+    [copy] = (tmp_path / "backups").iterdir()
+    with sqlite3.connect(copy) as connection:
+        emails = connection.execute('SELECT email FROM "user"').fetchall()
+    assert emails == [("ann@x.io",)]
