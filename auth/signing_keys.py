@@ -5,7 +5,6 @@ rows, private halves still sealed) and "now" is a parameter. The `cryptography`
 package makes the keys and PyJWT turns their public halves into JWKs.
 """
 
-import base64
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -52,19 +51,19 @@ def generate_key(algorithm: str) -> tuple[str, dict[str, str]]:
 
 
 def public_jwk(public_key: PublicKeyTypes, algorithm: str) -> dict[str, str]:
-    """The RFC 7517 JWK of a public key, named by its RFC 7638 thumbprint."""
+    """The RFC 7517 JWK of a public key, named by its RFC 7638 thumbprint in hex
+    (base64url could start with "-", which a command line takes for an option)."""
     codec = {"ES256": ECAlgorithm, "EdDSA": OKPAlgorithm, "RS256": RSAAlgorithm}
     jwk: dict[str, str] = codec[algorithm].to_jwk(public_key, as_dict=True)  # type: ignore[attr-defined]
     jwk = {name: value for name, value in jwk.items() if name != "key_ops"}
-    return {**jwk, "kid": thumbprint(jwk), "alg": algorithm, "use": "sig"}
+    return {**jwk, "kid": thumbprint(jwk).hex(), "alg": algorithm, "use": "sig"}
 
 
-def thumbprint(jwk: Mapping[str, str]) -> str:
+def thumbprint(jwk: Mapping[str, str]) -> bytes:
     """RFC 7638: SHA-256 of the key's required members, as compact sorted JSON."""
     members = {name: jwk[name] for name in THUMBPRINT_MEMBERS[jwk["kty"]]}
     canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
-    digest = hashlib.sha256(canonical.encode()).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hashlib.sha256(canonical.encode()).digest()
 
 
 def load_public_key(jwk: Mapping[str, str]) -> PublicKeyTypes:

@@ -19,8 +19,9 @@ try {
   });
   const published = await (await fetch(jwksUri)).json();
   for (const key of published.keys) {
-    if ((await jose.calculateJwkThumbprint(key)) !== key.kid) {
-      throw new Error(`kid ${key.kid} is not the key's RFC 7638 thumbprint`);
+    const thumbprint = await jose.calculateJwkThumbprint(key);
+    if (Buffer.from(thumbprint, "base64url").toString("hex") !== key.kid) {
+      throw new Error(`kid ${key.kid} is not the key's RFC 7638 thumbprint in hex`);
     }
   }
   console.log(JSON.stringify({ sub: payload.sub, alg: protectedHeader.alg, roles: payload.roles }));
