@@ -24,7 +24,7 @@ from typing import NoReturn
 import uvicorn
 from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 
-from app import configure_logging, prepare_database, schema_sdl
+from app import LOG_CONFIG, configure_logging, prepare_database, schema_sdl
 from errors import BadUserInput
 from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
 from models.db import close_database, migrate, migration_status, open_database
@@ -251,6 +251,7 @@ def listen(settings: Settings, *, host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         access_log=False,
         log_level="info",
+        log_config=LOG_CONFIG,
     )
 
 
