@@ -8,8 +8,12 @@ import asyncio
 import contextlib
 import gc
 import logging
+import logging.config
 from collections.abc import AsyncIterator
+from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -203,7 +207,38 @@ def app_from_env() -> Starlette:
 
 
 def configure_logging() -> None:
-    """Log at INFO to stderr: the request log lines are INFO."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    """Log at INFO (the request log's level) to stderr, one JSON object a line."""
+    logging.config.dictConfig(LOG_CONFIG)
+
+
+def json_lines() -> logging.Formatter:
+    """Each record as one JSON object: time, level, logger, message and the
+    record's `extra` fields (the request log's are its keys)."""
+    return JsonFormatter(
+        "{levelname}{name}{message}",
+        style="{",
+        timestamp="time",
+        rename_fields={"levelname": "level", "name": "logger"},
+        # uvicorn adds its message again with terminal colours.
+        reserved_attrs=[*RESERVED_ATTRS, "color_message"],
     )
+
+
+# For this process and for uvicorn, whose own loggers pass theirs up to the root.
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": json_lines}},
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stderr",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        name: {"handlers": [], "propagate": True}
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+    },
+}

@@ -26,7 +26,7 @@ from typing import NoReturn
 import uvicorn
 from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 
-from app import configure_logging, prepare_database, schema_sdl
+from app import LOG_CONFIG, configure_logging, prepare_database, schema_sdl
 from auth.key_ring import KeyRing
 from errors import BadUserInput
 from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
@@ -267,6 +267,7 @@ def listen(settings: Settings, *, host: str, port: int, workers: int) -> None:
         proxy_headers=False,
         access_log=False,
         log_level="info",
+        log_config=LOG_CONFIG,
     )
 
 

@@ -3,12 +3,14 @@ names it, exit 2, and never a traceback; the banner reaches a pipe; a clean stop
 leaves nothing behind; one data folder; what `migrate --status` tells before an
 upgrade or after a rollback (issue 18, items 1-3, 6, 9, 10)."""
 
+import json
 import queue
 import socket
 import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,6 +196,27 @@ def test_production_without_smtp_warns_at_start(
 ) -> None:
     server = servers.start(production(tmp_path))
     assert SMTP_WARNING in server.log_tail()
+
+
+@pytest.mark.slow
+def test_every_log_line_of_a_server_is_one_json_object(
+    tmp_path: Path, servers: Servers
+) -> None:
+    server = servers.start(production(tmp_path))
+    assert server.http.get("/no-such-page").status_code == 404
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while '"path": "/no-such-page"' not in server.log_tail():
+        assert time.monotonic() < deadline, server.log_tail()
+        time.sleep(0.1)
+    lines = server.log_path.read_text().splitlines()
+    [banner] = [line for line in lines if not line.startswith("{")]
+    assert banner.startswith("User service (production) on http://")
+    entries = [json.loads(line) for line in lines if line != banner]
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    requests = [e for e in entries if e["logger"] == "user_service.requests"]
+    [request] = [e for e in requests if e["path"] == "/no-such-page"]
+    assert (request["status"], request["outcome"]) == (404, "NOT_FOUND")
+    assert "uvicorn.error" in {entry["logger"] for entry in entries}
 
 
 @pytest.mark.slow

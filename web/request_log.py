@@ -8,7 +8,6 @@ never the query text, variables, tokens or keys.
 """
 
 import itertools
-import json
 import logging
 import re
 import time
@@ -72,7 +71,7 @@ class RequestLog:
         finally:
             seconds = time.perf_counter() - started
             entry = line(scope, state, status, seconds)
-            log.info(json.dumps(entry))
+            log.info("request", extra=entry)  # its fields are keys of the JSON line
             if scope["path"] == "/graphql":
                 count(entry, seconds)
 

@@ -5,11 +5,13 @@ request, its response and its errors together, and never a secret
 import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from app import json_lines
 from models import database
 from tests.conftest import ON_POSTGRES, Api, Result
 
@@ -19,6 +21,7 @@ WRONG_SECRET = "Wr0ng-secret-pw!"
 NEW_SECRET = "N3w-secret-pw!!"
 BOB_SECRET = "B0b-secret-pw!!"
 GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+JSON_LINES = json_lines()
 REQUEST_LOG = "user_service.requests"
 # The test client's own loggers: what it logs is not the service's log.
 CLIENT_LOGGERS = ("httpx", "httpx2", "httpcore")
@@ -49,15 +52,13 @@ def service_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]
 
 
 def text_of(record: logging.LogRecord) -> str:
-    parts = [record.getMessage(), record.exc_text or "", record.stack_info or ""]
-    if record.exc_info:
-        parts.append(logging.Formatter().formatException(record.exc_info))
-    return "\n".join(parts)
+    """The line the service writes for the record, traceback and extras included."""
+    return JSON_LINES.format(record)
 
 
 def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [
-        json.loads(record.getMessage())
+        json.loads(text_of(record))
         for record in caplog.records
         if record.name == REQUEST_LOG
     ]
@@ -159,7 +160,11 @@ def test_failed_login_logs_one_line_with_its_outcome(
     duration = line.pop("durationMs")
     assert isinstance(duration, int | float)
     assert duration >= 0
+    assert datetime.fromisoformat(line.pop("time")).tzinfo == UTC
     assert line == {
+        "level": "INFO",
+        "logger": REQUEST_LOG,
+        "message": "request",
         "requestId": "req-login-1",
         "method": "POST",
         "path": "/graphql",
@@ -189,13 +194,13 @@ def test_request_line_holds_no_query_text_or_variables(
     variables = {"email": "marker-email@x.io", "password": WRONG_SECRET}
     body = {"query": LOGIN, "variables": variables, "operationName": "SignIn"}
     post(acme, body, headers={"X-Request-ID": "req-login-3"})
-    [record] = [
-        r
+    [line] = [
+        text_of(r)
         for r in logs.records
-        if r.name == REQUEST_LOG and "req-login-3" in r.getMessage()
+        if r.name == REQUEST_LOG and "req-login-3" in text_of(r)
     ]
-    assert "marker-email" not in record.getMessage()
-    assert "accessToken" not in record.getMessage()
+    assert "marker-email" not in line
+    assert "accessToken" not in line
 
 
 def test_get_query_logs_its_operation_name(
