@@ -7,6 +7,7 @@ from peewee import IntegrityError
 from auth.api_keys import new_api_key, shown_prefix
 from auth.opaque import digest
 from auth.passwords import hash_password
+from auth.permissions import BASE_ROLE_PERMISSIONS
 from errors import BadUserInput
 from models import (
     Action,
@@ -20,8 +21,10 @@ from models import (
     database,
     live_key_and_user,
 )
+from models.grants import RoleDefinition, RoleGrant, guarded_change
+from models.user import LastAdmin
 from settings import Settings
-from validation import check_sign_up, check_tenant_name
+from validation import check_sign_up, check_tenant_name, normalize_email
 
 DEV_TENANT = "dev"
 
@@ -134,3 +137,92 @@ def add_admin(settings: Settings, tenant: Tenant, email: str, password: str) -> 
         AuditEvent.record(
             tenant, Action.SIGNED_UP, target=admin, detail="ADMIN added by an operator"
         )
+
+
+class RoleRefused(Exception):
+    """An operator's role change cannot be done; the message says why."""
+
+
+def grant_role_as_operator(tenant: Tenant, email: str, role: str) -> None:
+    """`role grant`: ADMIN or USER set the base role; another role is granted."""
+    user = _account(tenant, email)
+    if role in (Role.ADMIN, Role.USER):
+        _set_base_role(tenant, user, Role(role))
+        return
+    found = _tenant_role(tenant, role)
+    if RoleGrant.grant(user, found):
+        AuditEvent.record(
+            tenant, Action.ROLE_GRANTED, target=user, detail=f"{role} (command line)"
+        )
+
+
+def revoke_role_as_operator(tenant: Tenant, email: str, role: str) -> None:
+    """`role revoke`: ADMIN makes the account a USER; another role is revoked."""
+    user = _account(tenant, email)
+    if role == Role.USER:
+        raise RoleRefused("USER is the base role of every account that is no ADMIN")
+    if role == Role.ADMIN:
+        _set_base_role(tenant, user, Role.USER)
+        return
+    found = _tenant_role(tenant, role)
+    try:
+        with guarded_change(tenant.id):
+            revoked = RoleGrant.revoke(user, found)
+    except LastAdmin:
+        raise RoleRefused(KEEP_MANAGER) from None
+    if revoked:
+        AuditEvent.record(
+            tenant, Action.ROLE_REVOKED, target=user, detail=f"{role} (command line)"
+        )
+
+
+def roles_with_holders(tenant: Tenant) -> list[tuple[str, list[str], list[str]]]:
+    """Each role of the tenant, built-in first: its permissions and its direct
+    holders' emails (USER: every account that is no ADMIN, not listed)."""
+    admins = User.select().where((User.tenant == tenant) & (User.role == Role.ADMIN))
+    listed = [
+        ("ADMIN", list(BASE_ROLE_PERMISSIONS["ADMIN"]), [u.email for u in admins]),
+        ("USER", [], []),
+    ]
+    for role in RoleDefinition.of_tenant(tenant.id):
+        holders = [user.email for user in RoleGrant.holders(role)]
+        listed.append((role.name, role.permission_list, holders))
+    return listed
+
+
+KEEP_MANAGER = "the tenant must keep an active account holding roles:manage"
+
+
+def _set_base_role(tenant: Tenant, user: User, role: Role) -> None:
+    if user.role == role:
+        return
+    try:
+        user.apply_changes({"role": role.value})
+    except LastAdmin:
+        raise RoleRefused(KEEP_MANAGER) from None
+    AuditEvent.record(
+        tenant,
+        Action.ROLE_CHANGED,
+        target=user,
+        detail=f"{user.role} -> {role.value} (command line)",
+    )
+
+
+def _account(tenant: Tenant, email: str) -> User:
+    try:
+        user = User.by_email(tenant, normalize_email(email))
+    except BadUserInput:
+        user = None
+    if user is None:
+        raise RoleRefused(f"no account {email!r} in tenant {tenant.name!r}")
+    return user
+
+
+def _tenant_role(tenant: Tenant, name: str) -> RoleDefinition:
+    role = RoleDefinition.by_name(tenant.id, name)
+    if role is None:
+        raise RoleRefused(
+            f"no role {name!r} in tenant {tenant.name!r}; see: python server.py "
+            f"role list {tenant.name}"
+        )
+    return role

@@ -5,6 +5,7 @@ python server.py tenant create NAME [--admin-email E] | tenant list
 python server.py tenant add-admin NAME EMAIL
 python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
+python server.py role list TENANT | role grant TENANT EMAIL ROLE | role revoke …
 python server.py signing-key rotate | signing-key list | signing-key retire KID
 python server.py migrate [--status]
 python server.py export-schema
@@ -34,10 +35,14 @@ from models.db import close_database, migrate, migration_status, open_database
 from models.signing_key import SigningKey
 from provisioning import (
     DEV_TENANT,
+    RoleRefused,
     add_admin,
     add_api_key,
+    grant_role_as_operator,
     new_tenant,
     revoke_api_key,
+    revoke_role_as_operator,
+    roles_with_holders,
 )
 from settings import PREFIX, Settings, SettingsError, is_port
 from validation import check_tenant_name
@@ -97,6 +102,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             return manage_tenants(settings, args)
         if command == "audit":
             return show_audit(args.tenant, action=args.action, limit=args.limit)
+        if command == "role":
+            return manage_roles(args)
         if command == "signing-key":
             return manage_signing_keys(KeyRing(settings), args)
         return manage_keys(args)
@@ -151,6 +158,17 @@ def parser() -> argparse.ArgumentParser:
         "--action", type=audit_action, help="only this action, e.g. LOGIN_FAILED"
     )
     audit.add_argument("--limit", type=positive, default=50, help="at most this many")
+    role = commands.add_parser("role", help="see and give a tenant's roles")
+    role_commands = role.add_subparsers(dest="action", required=True)
+    role_commands.add_parser(
+        "list", help="the tenant's roles, their permissions and holders"
+    ).add_argument("tenant")
+    for action, what in (("grant", "give"), ("revoke", "take back")):
+        change = role_commands.add_parser(
+            action, help=f"{what} a role (ADMIN and USER: the base role)"
+        )
+        for name in ("tenant", "email", "role"):
+            change.add_argument(name)
     signing = commands.add_parser("signing-key", help="manage token signing keys")
     signing_commands = signing.add_subparsers(dest="action", required=True)
     signing_commands.add_parser(
@@ -447,6 +465,26 @@ def manage_signing_keys(keys: KeyRing, args: argparse.Namespace) -> int:
         stored = next((key for key in schedule.keys if key.kid == row.kid), None)
         state = schedule.state(stored, now) if stored else "retired"
         print(f"{row.kid:<44}  {row.algorithm:<6} {_when(row.signs_from):<20} {state}")
+    return 0
+
+
+def manage_roles(args: argparse.Namespace) -> int:
+    tenant = existing_tenant(args.tenant)
+    if args.action == "list":
+        for name, permissions, holders in roles_with_holders(tenant):
+            print(f"{name}: {', '.join(permissions) or '-'}")
+            if holders:
+                print(f"  held by: {', '.join(holders)}")
+        return 0
+    change = (
+        grant_role_as_operator if args.action == "grant" else revoke_role_as_operator
+    )
+    try:
+        change(tenant, args.email, args.role)
+    except RoleRefused as error:
+        raise Refusal(str(error)) from None
+    done = "granted" if args.action == "grant" else "revoked"
+    print(f"{done} {args.role} {'to' if done == 'granted' else 'from'} {args.email}")
     return 0
 
 

@@ -15,7 +15,7 @@ from peewee import (
     UUIDField,
 )
 
-from models.db import BaseModel, database, utcnow
+from models.db import BaseModel, as_db, database, utcnow
 from models.tenant import Tenant
 from validation import email_key
 
@@ -32,7 +32,8 @@ class DuplicateEmail(Exception):
 
 
 class LastAdmin(Exception):
-    """The change would leave the tenant without an active ADMIN."""
+    """The change would leave the tenant without an active account holding
+    `roles:manage` (an ADMIN, or a holder of a role with that permission)."""
 
 
 class User(BaseModel):
@@ -179,17 +180,17 @@ class User(BaseModel):
         """Write only the changed columns, so concurrent edits of others survive.
 
         Raises LastAdmin (and changes nothing) when a demotion would leave the
-        tenant without an ADMIN.
+        tenant without an active holder of `roles:manage`.
         """
         model = type(self)
         demotes = changes.get("role") == Role.USER or changes.get("active") is False
         with database.atomic():
             if demotes:
-                _lock_tenant(self.tenant_id)
+                lock_tenant(self.tenant_id)
             model.update(**changes, updated_at=utcnow()).where(
                 model.id == self.id
             ).execute()
-            if demotes and not _has_active_admin(self.tenant_id):
+            if demotes and not has_roles_manager(self.tenant_id):
                 raise LastAdmin
         fresh = model.by_id(self.tenant_id, self.id)
         assert fresh is not None  # noqa: S101  # updated inside this transaction
@@ -203,8 +204,9 @@ def legacy_key(email: str) -> str:
     return email.lower().replace("@", " ")
 
 
-def _lock_tenant(tenant_id: UUID) -> None:
-    """Serialize admin changes of one tenant, so racing demotions see each other.
+def lock_tenant(tenant_id: UUID) -> None:
+    """Serialize the changes of who may manage a tenant's roles, so racing
+    demotions, revocations and deletions see each other.
 
     On SQLite the write lock that the UPDATE takes already serializes them.
     """
@@ -212,6 +214,24 @@ def _lock_tenant(tenant_id: UUID) -> None:
         Tenant.select(Tenant.id).where(Tenant.id == tenant_id).for_update().execute()
 
 
-def _has_active_admin(tenant_id: UUID) -> bool:
-    admins = (User.tenant == tenant_id) & (User.role == Role.ADMIN) & User.active
-    return bool(User.select().where(admins).exists())
+# An active account that holds roles:manage: an ADMIN, or through a role held
+# directly or by one of its groups. Permission names are checked words, so the
+# quoted name matches only itself in a role's JSON list.
+MANAGER_SQL = (
+    'SELECT 1 FROM "user" u WHERE u.tenant_id = {p} AND u.active AND ('
+    "u.role = 'ADMIN'"
+    " OR EXISTS (SELECT 1 FROM role_grant g JOIN role r ON r.id = g.role_id"
+    " WHERE g.user_id = u.id AND r.permissions LIKE {p})"
+    " OR EXISTS (SELECT 1 FROM group_member m JOIN group_role gr"
+    " ON gr.group_id = m.group_id JOIN role r ON r.id = gr.role_id"
+    " WHERE m.user_id = u.id AND r.permissions LIKE {p})) LIMIT 1"
+)
+MANAGE_ROLES = '%"roles:manage"%'
+
+
+def has_roles_manager(tenant_id: UUID) -> bool:
+    """Whether an active account of the tenant holds `roles:manage`."""
+    sql = MANAGER_SQL.replace("{p}", database.param)
+    tenant = as_db(User.tenant, tenant_id)
+    cursor = database.execute_sql(sql, (tenant, MANAGE_ROLES, MANAGE_ROLES))
+    return cursor.fetchone() is not None

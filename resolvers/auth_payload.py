@@ -3,10 +3,11 @@
 from datetime import UTC, datetime, timedelta
 
 from auth.opaque import digest, new_token
-from auth.permissions import grants_of_role
+from auth.permissions import grants_of
 from auth.tokens import issue_access_token
 from models import RefreshToken, Session, User, database
 from models.db import utcnow
+from models.grants import access_of
 from schema.context import Context
 from schema.types import AuthPayload, UserType
 
@@ -44,7 +45,7 @@ def next_pair(context: Context, user: User, session: Session) -> AuthPayload:
         user_id=user.id,
         tenant_id=context.tenant.id,
         session_id=session.id,
-        grants=grants_of_role(user.role),
+        grants=grants_of(user.role, access_of(user).roles),
         key=context.keys.signing_key(now),
         issuer=settings.issuer,
         ttl=settings.access_token_ttl,

@@ -18,6 +18,7 @@ from models import Action, DuplicateEmail, Purpose, Role, User, database
 from models.user import PROFILE_FIELDS
 from models.workers import run
 from resolvers.recovery import deliver_link, issue_link, may_mail
+from resolvers.update_profile import ensure_may_give_admin
 from schema.context import Context
 from schema.inputs import SignUpInput
 from schema.types import UserType
@@ -41,6 +42,8 @@ async def sign_up(
     email, profile = check_sign_up(input.email, input.password, profile)
     role = input.role or Role.USER
     actor = context.optional_user()
+    if role == Role.ADMIN:
+        await ensure_may_give_admin(context)  # Forbidden
     password_hash = await context.hasher.hash(input.password)
     new_account = {"role": role.value, **profile}
     user, token = await run(register, context, actor, email, password_hash, new_account)

@@ -6,8 +6,9 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET, Info
 
+from auth.permissions import SERVICE_PERMISSIONS, missing_service_permissions
 from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
-from models import Action, LastAdmin, User
+from models import Action, LastAdmin, Role, User
 from models.user import PROFILE_FIELDS
 from models.workers import run
 from schema.context import Context
@@ -26,19 +27,40 @@ async def update_profile(
     context = info.context
     actor = context.require_user()
     changes = profile_changes(input)  # BadUserInput
-    updated = await run(edit, context, actor, input.email, changes)
+    if changes.get("role") == Role.ADMIN:
+        await ensure_may_give_admin(context)  # Forbidden
+    may_edit_others = await context.holds("users:write")
+    updated = await run(edit, context, actor, input.email, changes, may_edit_others)
     return UserType.from_row(updated)
 
 
-def edit(context: Context, actor: User, email: str, changes: dict[str, Any]) -> User:
-    target = find_editable(context, actor, email)  # Forbidden, NotFound
+async def ensure_may_give_admin(context: Context) -> None:
+    """ADMIN holds every service permission: only who holds them all gives it."""
+    held = (await context.grants()).permissions
+    if missing_service_permissions(SERVICE_PERMISSIONS, held=held):
+        await context.record(
+            Action.ACCESS_DENIED, actor=context.require_user(), detail="give ADMIN"
+        )
+        raise Forbidden("Only an account holding every permission may make an ADMIN.")
+
+
+def edit(
+    context: Context,
+    actor: User,
+    email: str,
+    changes: dict[str, Any],
+    may_edit_others: bool,
+) -> User:
+    target = find_editable(context, actor, email, may_edit_others)
     try:
         updated = target.apply_changes(changes)
     except LastAdmin:
         context.audit(
             Action.ACCESS_DENIED, actor=actor, target=target, detail="last admin"
         )
-        raise Forbidden("A tenant must keep at least one ADMIN.") from None
+        raise Forbidden(
+            "A tenant must keep an active account holding roles:manage."
+        ) from None
     audit_changes(context, actor, before=target, after=updated)
     return updated
 
@@ -55,14 +77,16 @@ def audit_changes(context: Context, actor: User, *, before: User, after: User) -
         context.audit(Action.PROFILE_CHANGED, actor=actor, target=after, detail=detail)
 
 
-def find_editable(context: Context, actor: User, email: str) -> User:
-    """The account to edit. A USER may name only themselves, existing or not,
-    so other accounts' existence is not revealed to them."""
+def find_editable(
+    context: Context, actor: User, email: str, may_edit_others: bool
+) -> User:
+    """The account to edit. Without users:write one may name only oneself,
+    existing or not, so other accounts' existence is not revealed."""
     try:
         names_actor = actor.is_named_by(normalize_email(email))
     except BadUserInput:
         names_actor = False
-    if not actor.is_admin and not names_actor:
+    if not may_edit_others and not names_actor:
         context.audit(
             Action.ACCESS_DENIED, actor=actor, detail="updateProfile of another"
         )

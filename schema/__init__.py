@@ -7,7 +7,6 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from models import Role
 from resolvers.audit_log import audit_log
 from resolvers.change_password import change_password
 from resolvers.login import login
@@ -19,18 +18,37 @@ from resolvers.recovery import (
     reset_password,
     verify_email,
 )
+from resolvers.roles import (
+    add_to_group,
+    define_group,
+    define_role,
+    delete_group,
+    delete_role,
+    grant_role,
+    groups,
+    permissions,
+    remove_from_group,
+    revoke_role,
+    roles,
+)
 from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessions
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
 from resolvers.users import set_user_active, unlock_account, users
 from schema.document_limits import document_limits
 from schema.error_codes import described
-from schema.permissions import authenticated, guards_input_roles, requires_role
+from schema.permissions import (
+    authenticated,
+    guards_input_permissions,
+    requires_permission,
+)
 from schema.root_fields import RootFields
 from schema.types import (
     AuditEventConnection,
     AuthPayload,
+    GroupType,
     PasswordPolicyType,
+    RoleDefinitionType,
     TotpEnrollment,
     UserConnection,
     UserType,
@@ -51,19 +69,38 @@ class Query:
         resolver=audit_log,
         description=described(
             audit_log,
-            "ADMIN: the tenant's security events (sign-ups, logins, lock-outs, role "
+            "The tenant's security events (sign-ups, logins, lock-outs, role "
             "and profile changes, session revocations, refusals), newest first.",
         ),
-        extensions=requires_role(Role.ADMIN),
+        extensions=requires_permission("audit:read"),
     )
     users: UserConnection = strawberry.field(
         resolver=users,
         description=described(
             users,
-            "ADMIN: the tenant's accounts in email order, filtered by email, role or "
+            "The tenant's accounts in email order, filtered by email, role or "
             "active state.",
         ),
-        extensions=requires_role(Role.ADMIN),
+        extensions=requires_permission("users:read"),
+    )
+    permissions: list[str] = strawberry.field(
+        resolver=permissions,
+        description=described(
+            permissions, "Every permission the service itself checks."
+        ),
+        extensions=requires_permission("users:read"),
+    )
+    roles: list[RoleDefinitionType] = strawberry.field(
+        resolver=roles,
+        description=described(
+            roles, "The tenant's roles, the built-in ADMIN and USER first."
+        ),
+        extensions=requires_permission("users:read"),
+    )
+    groups: list[GroupType] = strawberry.field(
+        resolver=groups,
+        description=described(groups, "The tenant's groups, by name."),
+        extensions=requires_permission("users:read"),
     )
     password_policy: PasswordPolicyType = strawberry.field(
         resolver=password_policy,
@@ -80,10 +117,10 @@ class Mutation:
         resolver=sign_up,
         description=described(
             sign_up,
-            "Create an account in the caller's tenant. role ADMIN needs an ADMIN's "
-            "access token.",
+            "Create an account in the caller's tenant. A role needs the access token "
+            "of an account holding roles:manage.",
         ),
-        extensions=guards_input_roles(),
+        extensions=guards_input_permissions(),
     )
     login: AuthPayload = strawberry.field(
         resolver=login,
@@ -95,10 +132,10 @@ class Mutation:
         resolver=update_profile,
         description=described(
             update_profile,
-            "Change a profile: a USER their own, an ADMIN any in the tenant (role "
-            "included).",
+            "Change a profile: anyone their own; another account of the tenant needs "
+            "users:write, and a role needs roles:manage.",
         ),
-        extensions=[*authenticated(), *guards_input_roles()],
+        extensions=[*authenticated(), *guards_input_permissions()],
     )
     refresh_session: AuthPayload = strawberry.field(
         resolver=refresh_session,
@@ -199,36 +236,90 @@ class Mutation:
         resolver=reset_mfa,
         description=described(
             reset_mfa,
-            "ADMIN: turn two-factor off for an account of the tenant (a lost phone); "
+            "Turn two-factor off for an account of the tenant (a lost phone); "
             "its sessions end.",
         ),
-        extensions=requires_role(Role.ADMIN),
+        extensions=requires_permission("mfa:reset"),
     )
     set_user_active: UserType = strawberry.field(
         resolver=set_user_active,
         description=described(
             set_user_active,
-            "ADMIN: deactivate (or reactivate) an account of the tenant. A deactivated"
-            " account cannot log in and its tokens stop at once; the last active ADMIN"
-            " cannot be deactivated.",
+            "Deactivate (or reactivate) an account of the tenant. A deactivated"
+            " account cannot log in and its tokens stop at once; the last active holder"
+            " of roles:manage cannot be deactivated.",
         ),
-        extensions=requires_role(Role.ADMIN),
+        extensions=requires_permission("users:deactivate"),
     )
     unlock_account: UserType = strawberry.field(
         resolver=unlock_account,
         description=described(
             unlock_account,
-            "ADMIN: lift the lock-out that failed logins put on an account of the "
+            "Lift the lock-out that failed logins put on an account of the "
             "tenant (anyone can lock an account by guessing).",
         ),
-        extensions=requires_role(Role.ADMIN),
+        extensions=requires_permission("users:write"),
     )
     revoke_sessions: bool = strawberry.field(
         resolver=revoke_sessions,
         description=described(
-            revoke_sessions, "ADMIN: end every session of an account of the tenant."
+            revoke_sessions, "End every session of an account of the tenant."
         ),
-        extensions=requires_role(Role.ADMIN),
+        extensions=requires_permission("sessions:revoke"),
+    )
+    define_role: RoleDefinitionType = strawberry.field(
+        resolver=define_role,
+        description=described(
+            define_role,
+            "Create a role, or replace its permissions and description. A service "
+            "permission in it must be one the caller holds.",
+        ),
+        extensions=requires_permission("roles:manage"),
+    )
+    delete_role: bool = strawberry.field(
+        resolver=delete_role,
+        description=described(
+            delete_role, "Delete a role: its grants and group memberships go too."
+        ),
+        extensions=requires_permission("roles:manage"),
+    )
+    grant_role: UserType = strawberry.field(
+        resolver=grant_role,
+        description=described(
+            grant_role,
+            "Give an account a role (ADMIN and USER are base roles: updateProfile).",
+        ),
+        extensions=requires_permission("roles:manage"),
+    )
+    revoke_role: UserType = strawberry.field(
+        resolver=revoke_role,
+        description=described(
+            revoke_role,
+            "Take a role granted directly back; its next request has it no more.",
+        ),
+        extensions=requires_permission("roles:manage"),
+    )
+    define_group: GroupType = strawberry.field(
+        resolver=define_group,
+        description=described(
+            define_group, "Create a group, or replace its roles; members stay."
+        ),
+        extensions=requires_permission("roles:manage"),
+    )
+    delete_group: bool = strawberry.field(
+        resolver=delete_group,
+        description=described(delete_group, "Delete a group and its memberships."),
+        extensions=requires_permission("roles:manage"),
+    )
+    add_to_group: GroupType = strawberry.field(
+        resolver=add_to_group,
+        description=described(add_to_group, "Make an account a member of a group."),
+        extensions=requires_permission("roles:manage"),
+    )
+    remove_from_group: GroupType = strawberry.field(
+        resolver=remove_from_group,
+        description=described(remove_from_group, "Take an account out of a group."),
+        extensions=requires_permission("roles:manage"),
     )
 
 

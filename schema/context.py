@@ -1,15 +1,19 @@
 """The typed GraphQL context: the caller (tenant, user, session) and the tools
 resolvers use. Database work goes through `run`, off the event loop."""
 
+import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
 from auth.caller import Caller
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
+from auth.permissions import grants_of
 from auth.rate_limits import RateLimits
+from auth.tokens import Grants
 from mail import Mailer
 from models import Action, AuditEvent, Tenant, User
+from models.grants import Access, access_of
 from models.workers import run
 from settings import Settings
 
@@ -27,6 +31,7 @@ class Context:
     request_id: str | None = None
     # Set by schema.root_fields once the document is parsed: for logs and metrics.
     root_fields: str | None = None
+    _access: "asyncio.Future[Access] | None" = None
 
     @property
     def tenant(self) -> Tenant:
@@ -39,6 +44,19 @@ class Context:
     def require_user(self) -> User:
         """The caller's account, read afresh for this request, or Unauthenticated."""
         return self.caller.require_user()
+
+    async def access(self) -> Access:
+        """The caller's roles and groups, read once for this request."""
+        if self._access is None:  # fields resolved side by side share one read
+            self._access = asyncio.ensure_future(run(access_of, self.require_user()))
+        return await self._access
+
+    async def grants(self) -> Grants:
+        """The caller's roles and permissions (read afresh for each request)."""
+        return grants_of(self.require_user().role, (await self.access()).roles)
+
+    async def holds(self, permission: str) -> bool:
+        return permission in (await self.grants()).permissions
 
     def optional_user(self) -> User | None:
         """The caller's account, or None without a token; a bad token still fails."""

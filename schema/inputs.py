@@ -4,7 +4,7 @@ import strawberry
 
 import schema.types  # noqa: F401  # registers Role as a GraphQL enum
 from models import Role
-from schema.permissions import ADMIN_ONLY
+from schema.permissions import MANAGE_ROLES
 
 TEXT = "At most 100 characters; null or left out: none."
 
@@ -17,8 +17,11 @@ class SignUpInput:
     password: str = strawberry.field(description="Follows passwordPolicy.")
     role: Role | None = strawberry.field(
         default=Role.USER,
-        description="USER when left out or null; ADMIN needs an ADMIN's access token.",
-        directives=[ADMIN_ONLY],
+        description=(
+            "USER when left out or null; another needs the permission roles:manage "
+            "(and ADMIN, every service permission)."
+        ),
+        directives=[MANAGE_ROLES],
     )
     city: str | None = strawberry.field(default=strawberry.UNSET, description=TEXT)
     organization: str | None = strawberry.field(
@@ -40,8 +43,11 @@ class UpdateProfileInput:
     email: str = strawberry.field(description="Whose profile: the account's email.")
     role: Role | None = strawberry.field(
         default=strawberry.UNSET,
-        description="ADMIN only. A tenant always keeps at least one ADMIN.",
-        directives=[ADMIN_ONLY],
+        description=(
+            "Needs roles:manage (ADMIN: every service permission). A tenant always "
+            "keeps an active account holding roles:manage."
+        ),
+        directives=[MANAGE_ROLES],
     )
     city: str | None = strawberry.field(default=strawberry.UNSET, description=TEXT)
     organization: str | None = strawberry.field(

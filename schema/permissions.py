@@ -1,8 +1,10 @@
 """Who may call what, declared on the schema and printed in the SDL as directives.
 
-`@authenticated` fields need a valid access token; `@requiresRole(role: ADMIN)`
-fields (and input fields) need an ADMIN of the caller's tenant. Each check reads
-the account afresh, so a role change applies to tokens already issued.
+`@authenticated` fields need a valid access token; `@requiresPermission` fields
+need an account of the caller's tenant holding that permission (through its
+base role, a role granted to it, or a group's). Input fields with
+`@permissionToSet` need it only when set. Permissions are read afresh for each
+request, so a revoked grant stops the next request of a token already issued.
 """
 
 from typing import Any
@@ -15,7 +17,7 @@ from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
 
 from errors import Forbidden, Unauthenticated
-from models import Action, Role, User
+from models import Action, User
 from schema.context import Context
 
 
@@ -29,18 +31,30 @@ class Authenticated:
 
 
 @strawberry.schema_directive(
-    name="requiresRole",
-    locations=[Location.FIELD_DEFINITION, Location.INPUT_FIELD_DEFINITION],
+    name="requiresPermission",
+    locations=[Location.FIELD_DEFINITION],
     description=(
-        "Needs an access token of an account with this role; else FORBIDDEN. "
-        "On an input field: only when the value differs from the default."
+        "Needs an access token of an account holding this permission; else "
+        "FORBIDDEN (UNAUTHENTICATED without a token)."
     ),
 )
-class RequiresRole:
-    role: Role
+class RequiresPermission:
+    permission: str
 
 
-ADMIN_ONLY = RequiresRole(role=Role.ADMIN)
+@strawberry.schema_directive(
+    name="permissionToSet",
+    locations=[Location.INPUT_FIELD_DEFINITION],
+    description=(
+        "Setting this input field (to anything but its default) needs this "
+        "permission; else FORBIDDEN."
+    ),
+)
+class PermissionToSet:
+    permission: str
+
+
+MANAGE_ROLES = PermissionToSet(permission="roles:manage")
 
 
 class IsAuthenticated(BasePermission):
@@ -54,56 +68,58 @@ class IsAuthenticated(BasePermission):
         return True
 
 
-class HasRole(BasePermission):
+class HasPermission(BasePermission):
     message = Forbidden.default_message
     error_extensions = {"code": Forbidden.code}
 
-    def __init__(self, role: Role) -> None:
-        self.role = role
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
 
     @property
     def schema_directive(self) -> object:
-        return RequiresRole(role=self.role)
+        return RequiresPermission(permission=self.permission)
 
     async def has_permission(
         self, source: Any, info: strawberry.Info, **kwargs: Any
     ) -> bool:
         context: Context = info.context
         user = context.require_user()
-        return has_role(user, self.role) or await denied(info, user)
+        return await context.holds(self.permission) or await denied(info, user)
 
 
 @strawberry.schema_directive(
-    name="selfOrRole",
+    name="selfOrPermission",
     locations=[Location.FIELD_DEFINITION],
-    description="Only the account itself or an account with this role; else FORBIDDEN.",
+    description=(
+        "Only the account itself or an account holding this permission; else FORBIDDEN."
+    ),
 )
-class SelfOrRole:
-    role: Role
+class SelfOrPermission:
+    permission: str
 
 
-class IsSelfOrAdmin(BasePermission):
-    """On a field of User: the caller is that user, or an ADMIN of the tenant."""
+class IsSelfOrReader(BasePermission):
+    """On a field of User: the caller is that user, or holds `users:read`."""
 
     message = Forbidden.default_message
     error_extensions = {"code": Forbidden.code}
-    _schema_directive = SelfOrRole(role=Role.ADMIN)
+    _schema_directive = SelfOrPermission(permission="users:read")
 
     async def has_permission(
         self, source: Any, info: strawberry.Info, **kwargs: Any
     ) -> bool:
         context: Context = info.context
         user = context.require_user()
-        if str(user.id) == str(source.id) or user.is_admin:
+        if str(user.id) == str(source.id) or await context.holds("users:read"):
             return True
         return await denied(info, user)
 
 
-class InputFieldRoles(BasePermission):
-    """Enforce `@requiresRole` on the input fields of a field's arguments.
+class InputFieldPermissions(BasePermission):
+    """Enforce `@permissionToSet` on the input fields of a field's arguments.
 
     Without a token such an input field is FORBIDDEN; with one, the account's
-    role decides. The directive itself is printed on the input field.
+    permissions decide.
     """
 
     message = Forbidden.default_message
@@ -113,9 +129,9 @@ class InputFieldRoles(BasePermission):
         self, source: Any, info: strawberry.Info, **kwargs: Any
     ) -> bool:
         context: Context = info.context
-        for role in _roles_needed(kwargs.values()):
+        for permission in _permissions_needed(kwargs.values()):
             user = context.optional_user()
-            if user is None or not has_role(user, role):
+            if user is None or not await context.holds(permission):
                 return await denied(info, user)
         return True
 
@@ -127,12 +143,8 @@ async def denied(info: strawberry.Info, user: User | None) -> bool:
     return False
 
 
-def has_role(user: User, role: Role) -> bool:
-    return role == Role.USER or user.role == role
-
-
-def _roles_needed(arguments: Any) -> set[Role]:
-    needed: set[Role] = set()
+def _permissions_needed(arguments: Any) -> set[str]:
+    needed: set[str] = set()
     for argument in arguments:
         if not has_object_definition(argument):
             continue
@@ -142,9 +154,9 @@ def _roles_needed(arguments: Any) -> set[Role]:
             if value in (UNSET, None, field.default):
                 continue
             needed |= {
-                directive.role
+                directive.permission
                 for directive in field.directives
-                if isinstance(directive, RequiresRole)
+                if isinstance(directive, PermissionToSet)
             }
     return needed
 
@@ -153,13 +165,13 @@ def authenticated() -> list[FieldExtension]:
     return [PermissionExtension([IsAuthenticated()])]
 
 
-def requires_role(role: Role) -> list[FieldExtension]:
-    return [PermissionExtension([HasRole(role)])]
+def requires_permission(permission: str) -> list[FieldExtension]:
+    return [PermissionExtension([HasPermission(permission)])]
 
 
-def self_or_admin() -> list[FieldExtension]:
-    return [PermissionExtension([IsSelfOrAdmin()])]
+def self_or_reader() -> list[FieldExtension]:
+    return [PermissionExtension([IsSelfOrReader()])]
 
 
-def guards_input_roles() -> list[FieldExtension]:
-    return [PermissionExtension([InputFieldRoles()], use_directives=False)]
+def guards_input_permissions() -> list[FieldExtension]:
+    return [PermissionExtension([InputFieldPermissions()], use_directives=False)]

@@ -1,16 +1,20 @@
 """GraphQL output types, built explicitly from rows so no column leaks by accident."""
 
 from datetime import UTC, datetime
-from typing import Self
+from typing import Annotated, Self
 from uuid import UUID
 
 import strawberry
 from strawberry import Info
 
+from auth.permissions import grants_of
+from auth.tokens import Grants
 from models import AuditEvent, Role, Session, User
+from models.grants import Access, UserGroup, access_of
 from models.workers import run
+from resolvers.pagination import check_page_size, cursor_of, key_of
 from schema.context import Context
-from schema.permissions import self_or_admin
+from schema.permissions import self_or_reader
 from validation import PasswordPolicy
 
 strawberry.enum(Role, name="Role", description="What an account may do.")
@@ -65,13 +69,14 @@ class UserType:
     )
     created_at: datetime = strawberry.field(description="When the account was made.")
     updated_at: datetime = strawberry.field(description="When it last changed.")
+    row: strawberry.Private[User]
 
     @strawberry.field(  # type: ignore[untyped-decorator]  # with extensions=
         description=(
             "Live sessions, newest first. Only the account itself or an ADMIN of "
             "its tenant may read them; others get FORBIDDEN."
         ),
-        extensions=self_or_admin(),
+        extensions=self_or_reader(),
     )
     async def sessions(self, info: Info[Context, None]) -> list[SessionType]:
         current = info.context.session_id
@@ -93,7 +98,52 @@ class UserType:
             mfa_enabled=user.mfa_enabled,
             created_at=_utc(user.created_at),
             updated_at=_utc(user.updated_at),
+            row=user,
         )
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # async, with info
+        description=(
+            "The base role, then every role held directly or through a group. A "
+            "frontend hides what the user may not do with these and permissions."
+        )
+    )
+    async def roles(self, info: Info[Context, None]) -> list[str]:
+        return list((await self._grants(info)).roles)
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # async, with info
+        description=(
+            "Every permission the roles give: the service's own, then the tenant's."
+        )
+    )
+    async def permissions(self, info: Info[Context, None]) -> list[str]:
+        return list((await self._grants(info)).permissions)
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # async, with info
+        description="The groups the account is a member of."
+    )
+    async def groups(self, info: Info[Context, None]) -> list[str]:
+        return (await self._access(info)).groups
+
+    async def _access(self, info: Info[Context, None]) -> Access:
+        context = info.context
+        if context.caller.user is not None and self.row.id == context.caller.user.id:
+            return await context.access()  # one query for the caller's fields
+        return await run(access_of, self.row)
+
+    async def _grants(self, info: Info[Context, None]) -> Grants:
+        return grants_of(self.row.role, (await self._access(info)).roles)
+
+
+@strawberry.type(
+    name="RoleDefinition", description="A named set of permissions of the tenant."
+)
+class RoleDefinitionType:
+    name: str = strawberry.field(description="Unique in the tenant.")
+    description: str | None = strawberry.field(description="What the role is for.")
+    permissions: list[str] = strawberry.field(description="What it allows.")
+    built_in: bool = strawberry.field(
+        description="ADMIN and USER: the base roles, which cannot change."
+    )
 
 
 @strawberry.type(description="What a successful login or refresh returns.")
@@ -208,3 +258,45 @@ class UserConnection:
     edges: list[UserEdge] = strawberry.field(description="The accounts.")
     page_info: PageInfo = strawberry.field(description="Where the page ends.")
     total_count: int = strawberry.field(description="How many accounts match in all.")
+
+
+@strawberry.type(name="Group", description="Users of the tenant that hold roles.")
+class GroupType:
+    id: strawberry.ID = strawberry.field(description="Stable and opaque.")
+    name: str = strawberry.field(description="Unique in the tenant.")
+    roles: list[str] = strawberry.field(description="The roles its members hold.")
+    row: strawberry.Private[UserGroup]
+
+    @strawberry.field(description="The members, in email order.")  # type: ignore[untyped-decorator]
+    async def members(
+        self,
+        info: Info[Context, None],
+        first: Annotated[int, strawberry.argument(description="1 to 100.")] = 20,
+        after: Annotated[
+            str | None, strawberry.argument(description="endCursor of the last page.")
+        ] = None,
+    ) -> UserConnection:
+        check_page_size(first)
+        rows, total = await run(
+            self.row.members_page, first=first + 1, after=key_of(after, "user")
+        )
+        edges = [
+            UserEdge(
+                cursor=cursor_of(user.email_key, "user"), node=UserType.from_row(user)
+            )
+            for user in rows[:first]
+        ]
+        return UserConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > first,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )
+
+    @classmethod
+    def from_row(cls, group: UserGroup, *, roles: list[str]) -> Self:
+        return cls(
+            id=strawberry.ID(str(group.id)), name=group.name, roles=roles, row=group
+        )

@@ -148,6 +148,47 @@ def test_two_admins_demoting_each_other_at_once_keep_an_admin(server: Server) ->
             acme.update_profile(tokens[admins[0]], email=email, role="ADMIN").ok()
 
 
+def test_managers_revoking_each_others_roles_at_once_keep_a_manager(
+    server: Server,
+) -> None:
+    acme = server.api(create_tenant(server.environ, "race-roles", "boss@roles.io"))
+    boss = acme.token("boss@roles.io")
+    define = (
+        "mutation($n: String!, $p: [String!]!) {"
+        " defineRole(name: $n, permissions: $p) { name } }"
+    )
+    acme.gql(define, {"n": "manager", "p": ["roles:manage"]}, token=boss).ok()
+    grant = 'mutation($e: String!) { grantRole(email: $e, role: "manager") { email } }'
+    revoke = (
+        'mutation($e: String!) { revokeRole(email: $e, role: "manager") { email } }'
+    )
+    tokens = {}
+    for email in ("ann@roles.io", "bob@roles.io", "cid@roles.io"):
+        acme.sign_up(email).ok()
+        acme.gql(grant, {"e": email}, token=boss).ok()
+        tokens[email] = acme.token(email)
+    # The ADMIN steps down: only the role's holders can manage roles now.
+    acme.update_profile(boss, email="boss@roles.io", role="USER").ok()
+    access = "{ me { permissions } }"
+    for _round in range(5):
+        results = run_at_once(
+            [
+                partial(acme.gql, revoke, {"e": target}, token=tokens[actor])
+                for actor, target in itertools.permutations(tokens, 2)
+            ]
+        )
+        codes = Counter(result.error_code for result in results)
+        assert set(codes) <= {None, "FORBIDDEN"}, codes
+        managers = [
+            email
+            for email, token in tokens.items()
+            if "roles:manage" in acme.gql(access, token=token).ok()["me"]["permissions"]
+        ]
+        assert managers, codes  # the tenant kept a holder of roles:manage
+        for email in tokens:  # grant the role back for the next round
+            acme.gql(grant, {"e": email}, token=tokens[managers[0]]).ok()
+
+
 # ---- durability ----------------------------------------------------------------
 
 
