@@ -271,11 +271,14 @@ class GroupType:
     async def members(
         self,
         info: Info[Context, None],
-        first: Annotated[int, strawberry.argument(description="1 to 100.")] = 20,
+        first: Annotated[
+            int | None, strawberry.argument(description="1 to 100 (null: 20).")
+        ] = 20,
         after: Annotated[
             str | None, strawberry.argument(description="endCursor of the last page.")
         ] = None,
     ) -> UserConnection:
+        first = 20 if first is None else first
         check_page_size(first)
         rows, total = await run(
             self.row.members_page, first=first + 1, after=key_of(after, "user")

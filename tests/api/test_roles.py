@@ -381,3 +381,24 @@ def test_me_reads_roles_permissions_and_groups_in_one_more_query(
     with count_queries() as full:
         acme.api.gql("{ me { email roles permissions groups } }", token=token).ok()
     assert (plain.count, full.count) == (1, 2)
+
+
+def test_group_members_come_in_pages(acme: Tenant) -> None:
+    acme.as_(BOSS, DEFINE_GROUP, n="ops", r=[]).ok()
+    for email in ("ann@acme.io", "bob@acme.io"):
+        acme.member(email)
+        acme.as_(BOSS, ADD, e=email, g="ops").ok()
+    page = (
+        "query($first: Int, $after: String) { groups { members(first: $first,"
+        " after: $after) { totalCount edges { node { email } }"
+        " pageInfo { hasNextPage endCursor } } } }"
+    )
+    first = acme.as_(BOSS, page, first=1, after=None).ok()["groups"][0]["members"]
+    assert [edge["node"]["email"] for edge in first["edges"]] == ["ann@acme.io"]
+    assert (first["totalCount"], first["pageInfo"]["hasNextPage"]) == (2, True)
+    after = first["pageInfo"]["endCursor"]
+    rest = acme.as_(BOSS, page, first=None, after=after).ok()["groups"][0]["members"]
+    assert [edge["node"]["email"] for edge in rest["edges"]] == ["bob@acme.io"]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    bad = acme.as_(BOSS, page, first=0, after=None)
+    assert bad.error_code == "BAD_USER_INPUT"
