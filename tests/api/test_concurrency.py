@@ -276,3 +276,19 @@ def test_two_accounts_confirming_one_new_address_at_once_end_with_one_owner(
         me = api.me(api.token(wanted)).ok()["me"]
         assert me["id"] == winner.data["confirmEmailChange"]["id"]
         assert sum(api.login(email).error_code is None for email in owners) == 1
+
+
+def test_two_admins_deleting_themselves_at_once_keep_one(server: Server) -> None:
+    acme = server.api(create_tenant(server.environ, "race-delete", "boss@delete.io"))
+    boss = acme.token("boss@delete.io")
+    acme.sign_up("second@delete.io", role="ADMIN", token=boss).ok()
+    tokens = [boss, acme.token("second@delete.io")]
+    delete = "mutation($p: String!) { deleteAccount(password: $p) }"
+    results = run_at_once(
+        [partial(acme.gql, delete, {"p": PASSWORD}, token=token) for token in tokens]
+    )
+    codes = sorted(str(result.error_code) for result in results)
+    assert codes == ["FORBIDDEN", "None"]
+    kept = [token for token in tokens if acme.me(token).error_code is None]
+    assert len(kept) == 1
+    assert acme.me(kept[0]).ok()["me"]["role"] == "ADMIN"
