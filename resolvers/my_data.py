@@ -32,20 +32,30 @@ async def my_data(info: Info[Context, None]) -> str:
 
 
 def stored_about(user: User) -> dict[str, Any]:
+    events = [
+        event_of(event, user)
+        for event in AuditEvent.of_account(user.tenant_id, user.id)
+    ]
     return {
         "profile": profile_of(user),
         "sessions": [session_of(session) for session in Session.all_of(user)],
         "factors": {
             "password": True,
-            "totp": {"enabled": user.mfa_enabled},
+            "totp": {
+                "enabled": user.mfa_enabled,
+                "enabledAt": totp_since(user, events),
+            },
             "recoveryCodesLeft": RecoveryCode.unused_count(user),
         },
         "pendingLinks": [link_of(link) for link in EmailToken.pending_of(user)],
-        "auditEvents": [
-            event_of(event, user)
-            for event in AuditEvent.of_account(user.tenant_id, user.id)
-        ],
+        "auditEvents": events,
     }
+
+
+def totp_since(user: User, events: list[dict[str, Any]]) -> str | None:
+    """When two-factor was last turned on, from the account's events."""
+    enabled = [event["at"] for event in events if event["action"] == "MFA_ENABLED"]
+    return enabled[-1] if user.mfa_enabled and enabled else None
 
 
 def profile_of(user: User) -> dict[str, Any]:

@@ -157,6 +157,18 @@ def test_email_change_link_of_one_tenant_is_refused_with_another_tenants_key(
     assert_used_link(confirm(admin_api, change_token(inbox)))
 
 
+def test_email_change_link_of_a_deactivated_account_is_unauthenticated(
+    admin_api: Api, inbox: Inbox
+) -> None:
+    request_change(admin_api, admin_api.user("ann@acme.io"), "ann@new.io").ok()
+    token = change_token(inbox, "ann@new.io")
+    deactivate = (
+        'mutation { setUserActive(email: "ann@acme.io", active: false) { active } }'
+    )
+    admin_api.gql(deactivate, token=admin_api.token(BOSS)).ok()
+    assert_used_link(confirm(admin_api, token))
+
+
 def test_email_change_without_an_access_token_is_unauthenticated(api: Api) -> None:
     assert request_change(api, None).error_code == "UNAUTHENTICATED"
 
@@ -433,7 +445,8 @@ def test_my_data_holds_profile_sessions_factors_access_and_events(
     assert data["profile"]["email"] == "ann@acme.io"
     assert len(data["sessions"]) == 2
     assert {"createdAt", "lastUsedAt", "userAgent", "ip"} <= set(data["sessions"][0])
-    assert data["factors"]["totp"] == {"enabled": True}
+    enabled = [e["at"] for e in data["auditEvents"] if e["action"] == "MFA_ENABLED"]
+    assert data["factors"]["totp"] == {"enabled": True, "enabledAt": enabled[0]}
     assert data["factors"]["recoveryCodesLeft"] == 10
     assert data["access"]["roles"] == ["USER", "support"]
     assert data["access"]["groups"] == ["desk"]
