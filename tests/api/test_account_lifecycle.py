@@ -235,6 +235,21 @@ def test_bad_new_email_is_bad_user_input(api: Api, email: str, message: str) -> 
     assert result.extensions["fields"] == {"newEmail": message}
 
 
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [(REQUEST_CHANGE, {"email": NEW}), (DELETE_ACCOUNT, {})],
+    ids=["requestEmailChange", "deleteAccount"],
+)
+def test_a_password_no_account_can_have_is_bad_user_input(
+    api: Api, query: str, variables: dict[str, str]
+) -> None:
+    access = api.user(ANN)
+    result = api.gql(query, {**variables, "password": "x" * 5000}, token=access)
+    assert result.error_code == "BAD_USER_INPUT"
+    assert result.extensions["fields"] == {"password": "Password is not valid."}
+    assert api.me(access).ok()["me"]["email"] == ANN
+
+
 def test_email_change_requests_are_rate_limited_per_address(api: Api) -> None:
     access = api.user(ANN)
     for _ in range(10):  # USER_SERVICE_MAIL_REQUESTS_PER_ADDRESS: 10 per hour
