@@ -65,7 +65,7 @@ RATE_LIMITS = (
     "code_failures_per_account",
     "mail_requests_per_address",
 )
-LINK_TEMPLATES = ("reset_url", "verify_url")
+LINK_TEMPLATES = ("reset_url", "verify_url", "email_change_url")
 
 T = TypeVar("T")
 
@@ -109,6 +109,7 @@ class Settings:
     mail_from: str = "no-reply@localhost"
     reset_url: str = "http://localhost:3000/reset-password?token={token}"
     verify_url: str = "http://localhost:3000/verify-email?token={token}"
+    email_change_url: str = "http://localhost:3000/confirm-email-change?token={token}"
     require_verified_email: bool = False
     mail_requests_per_address: str = "10 per hour"
     cors_origins: tuple[str, ...] = ()
@@ -209,6 +210,9 @@ class Settings:
             mail_from=_read(config, "MAIL_FROM", str, cls.mail_from),
             reset_url=_read(config, "RESET_URL", str, cls.reset_url),
             verify_url=_read(config, "VERIFY_URL", str, cls.verify_url),
+            email_change_url=_read(
+                config, "EMAIL_CHANGE_URL", str, cls.email_change_url
+            ),
             require_verified_email=_read(
                 config, "REQUIRE_VERIFIED_EMAIL", bool, cls.require_verified_email
             ),

@@ -45,6 +45,9 @@ class Action(StrEnum):
     GROUP_DELETED = "GROUP_DELETED"
     GROUP_MEMBER_ADDED = "GROUP_MEMBER_ADDED"
     GROUP_MEMBER_REMOVED = "GROUP_MEMBER_REMOVED"
+    EMAIL_CHANGE_REQUESTED = "EMAIL_CHANGE_REQUESTED"
+    EMAIL_CHANGED = "EMAIL_CHANGED"
+    ACCOUNT_DELETED = "ACCOUNT_DELETED"
 
 
 class UnknownEvent(Exception):
@@ -95,6 +98,24 @@ class AuditEvent(BaseModel):
             request_id=request_id,
             detail=detail[:200] if detail else None,
         )
+
+    @classmethod
+    def of_account(cls, tenant: Tenant | UUID, user_id: UUID) -> list[Self]:
+        """The events the account did or underwent, oldest first."""
+        named = (cls.actor_id == str(user_id)) | (cls.target_id == str(user_id))
+        query = cls.select().where((cls.tenant == tenant) & named).order_by(cls.id)
+        return list(query)
+
+    @classmethod
+    def forget_account(cls, tenant: Tenant | UUID, user_id: UUID) -> None:
+        """Keep only the id of a deleted account: drop the address and browser of
+        the requests it made, and of the failed logins that named it."""
+        own = (cls.actor_id == str(user_id)) | (
+            cls.actor_id.is_null() & (cls.target_id == str(user_id))
+        )
+        cls.update(ip=None, user_agent=None).where(
+            (cls.tenant == tenant) & own
+        ).execute()
 
     @classmethod
     def page(

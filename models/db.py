@@ -34,6 +34,8 @@ SQLITE_PRAGMAS: dict[str, object] = {
     # With WAL, NORMAL survives a crashed process; only a power cut may lose
     # the last commits.
     "synchronous": "normal",
+    # A deleted account's values are overwritten, not left in free space.
+    "secure_delete": 1,
 }
 SQLITE_UNAVAILABLE = (
     "database is locked",

@@ -1,4 +1,5 @@
-"""Single-use tokens sent by mail: password resets and email verification.
+"""Single-use tokens sent by mail: password resets, email verification and
+email changes (whose token carries the new address).
 
 Only a SHA-256 digest is stored; a guarded UPDATE spends a token at most once.
 """
@@ -18,9 +19,14 @@ from models.user import User
 class Purpose(StrEnum):
     RESET = "RESET"
     VERIFY = "VERIFY"
+    EMAIL_CHANGE = "NEW_EMAIL"  # the column holds 10 characters
 
 
-LIFETIMES = {Purpose.RESET: timedelta(hours=1), Purpose.VERIFY: timedelta(hours=24)}
+LIFETIMES = {
+    Purpose.RESET: timedelta(hours=1),
+    Purpose.VERIFY: timedelta(hours=24),
+    Purpose.EMAIL_CHANGE: timedelta(hours=24),
+}
 
 
 class EmailToken(BaseModel):
@@ -31,16 +37,20 @@ class EmailToken(BaseModel):
     purpose = CharField(max_length=10)
     expires_at = DateTimeField()
     used_at = DateTimeField(null=True)
+    new_email = CharField(max_length=254, null=True)  # of an email change
     user_id: UUID
 
     @classmethod
-    def issue(cls, user: User, purpose: Purpose, digest: str) -> Self:
+    def issue(
+        cls, user: User, purpose: Purpose, digest: str, new_email: str | None = None
+    ) -> Self:
         return cls.create(
             digest=digest,
             tenant=user.tenant_id,
             user=user,
             purpose=purpose.value,
             expires_at=utcnow() + LIFETIMES[purpose],
+            new_email=new_email,
         )
 
     @classmethod
@@ -54,6 +64,14 @@ class EmailToken(BaseModel):
             & (cls.expires_at > utcnow())
         )
         return cast(Self | None, query.first())
+
+    @classmethod
+    def pending_of(cls, user: User) -> list[Self]:
+        """The account's unused, unexpired links, oldest first."""
+        query = cls.select().where(
+            (cls.user == user) & cls.used_at.is_null() & (cls.expires_at > utcnow())
+        )
+        return list(query.order_by(cls.id))
 
     @classmethod
     def spend_all(cls, user: User, purpose: Purpose) -> None:

@@ -232,13 +232,15 @@ def access_of(user: User) -> Access:
 
 @contextlib.contextmanager
 def guarded_change(tenant_id: UUID) -> Iterator[None]:
-    """A transaction that is undone (LastAdmin) if, at its end, no active
-    account of the tenant holds `roles:manage`. Racing changes of one tenant
+    """A transaction that is undone (LastAdmin) if it leaves the tenant, which
+    had an active account holding `roles:manage`, without one. A tenant that had
+    none (one without an ADMIN yet) loses nothing. Racing changes of one tenant
     take turns (PostgreSQL locks the tenant's row; SQLite's write lock)."""
     # SQLite: take the write lock first, so the checks inside see the last commit.
     atomic = database.atomic() if database.for_update else database.atomic("IMMEDIATE")
     with atomic:
         lock_tenant(tenant_id)
+        had_manager = has_roles_manager(tenant_id)
         yield
-        if not has_roles_manager(tenant_id):
+        if had_manager and not has_roles_manager(tenant_id):
             raise LastAdmin

@@ -41,6 +41,11 @@ class RecoveryCode(BaseModel):
         return bool(query.execute())
 
     @classmethod
+    def unused_count(cls, user: User) -> int:
+        query = cls.select().where((cls.user == user) & cls.used_at.is_null())
+        return query.count()
+
+    @classmethod
     def remove_all(cls, user: User) -> None:
         cls.delete().where(cls.user == user).execute()
 

@@ -55,6 +55,11 @@ class Session(BaseModel):
         return list(query)
 
     @classmethod
+    def all_of(cls, user: User) -> list[Self]:
+        """Every session of the account, ended ones too, oldest first."""
+        return list(cls.select().where(cls.user == user).order_by(cls.created_at))
+
+    @classmethod
     def is_live(cls) -> object:
         """The condition a usable session meets, for queries."""
         return cls.revoked_at.is_null() & (cls.expires_at > utcnow())

@@ -176,6 +176,21 @@ class User(BaseModel):
         ).execute()
         self.email_verified = True
 
+    def change_email(self, email: str) -> None:
+        """Take a new address, verified. Raises DuplicateEmail when the tenant
+        has it: the unique index decides, so of two racing changes one wins."""
+        model = type(self)
+        key = email_key(email)
+        changes = {"email": email, "email_key": key, "email_verified": True}
+        try:
+            with database.atomic():
+                model.update(**changes, updated_at=utcnow()).where(
+                    model.id == self.id
+                ).execute()
+        except IntegrityError:
+            raise DuplicateEmail(email) from None
+        self.email, self.email_key, self.email_verified = email, key, True
+
     def apply_changes(self, changes: dict[str, Any]) -> Self:
         """Write only the changed columns, so concurrent edits of others survive.
 

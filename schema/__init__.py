@@ -9,9 +9,12 @@ from strawberry.types import ExecutionContext
 
 from resolvers.audit_log import audit_log
 from resolvers.change_password import change_password
+from resolvers.delete_account import delete_account, delete_user
+from resolvers.email_change import confirm_email_change, request_email_change
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
+from resolvers.my_data import my_data
 from resolvers.recovery import (
     request_email_verification,
     request_password_reset,
@@ -101,6 +104,16 @@ class Query:
         resolver=groups,
         description=described(groups, "The tenant's groups, by name."),
         extensions=requires_permission("users:read"),
+    )
+    my_data: str = strawberry.field(
+        resolver=my_data,
+        description=described(
+            my_data,
+            "Everything stored about the caller, as JSON: profile, sessions, factors, "
+            "roles and groups, pending links and audit events. Never a hash, secret "
+            "or token.",
+        ),
+        extensions=authenticated(),
     )
     password_policy: PasswordPolicyType = strawberry.field(
         resolver=password_policy,
@@ -196,6 +209,41 @@ class Mutation:
             verify_email,
             "Confirm an email with the token of a verification link (single use).",
         ),
+    )
+    request_email_change: bool = strawberry.field(
+        resolver=request_email_change,
+        description=described(
+            request_email_change,
+            "Ask to move the caller's account to a new email: mails a link (valid 24 "
+            "hours, single use) to the new address and a notice to the old one.",
+        ),
+        extensions=authenticated(),
+    )
+    confirm_email_change: UserType = strawberry.field(
+        resolver=confirm_email_change,
+        description=described(
+            confirm_email_change,
+            "Take the new email with the token of its link; the address is then "
+            "verified and every session of the account ends. Needs only the API key.",
+        ),
+    )
+    delete_account: bool = strawberry.field(
+        resolver=delete_account,
+        description=described(
+            delete_account,
+            "Delete the caller's own account and everything tied to it; audit events "
+            "keep only its id.",
+        ),
+        extensions=authenticated(),
+    )
+    delete_user: bool = strawberry.field(
+        resolver=delete_user,
+        description=described(
+            delete_user,
+            "Delete an account of the tenant and everything tied to it; the last "
+            "holder of roles:manage cannot be deleted.",
+        ),
+        extensions=requires_permission("users:write"),
     )
     enroll_totp: TotpEnrollment = strawberry.field(
         resolver=enroll_totp,

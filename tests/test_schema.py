@@ -35,6 +35,7 @@ PERMISSION_MAP = {
     "groups": "users:read",
     "permissions": "users:read",
     "unlockAccount": "users:write",
+    "deleteUser": "users:write",
     "setUserActive": "users:deactivate",
     "revokeSessions": "sessions:revoke",
     "resetMfa": "mfa:reset",

@@ -6,6 +6,7 @@ parallel (within one worker the event loop would serialize most of them).
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -17,7 +18,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.conftest import make_environ
+from tests.conftest import PASSWORD, make_environ
 from tests.servers import LOOSE_LIMITS, Server, Servers, create_tenant
 
 pytestmark = pytest.mark.slow
@@ -227,3 +228,67 @@ def test_every_worker_writes_the_request_log(server: Server) -> None:
         time.sleep(0.1)
     assert len(logged) == 6
     assert {line["outcome"] for line in logged} == {"OK"}
+
+
+# ---- two accounts confirming one new address at once --------------------------
+
+CHANGE_LINK = "confirm-email-change?token="
+REQUEST_CHANGE = """mutation($email: String!, $password: String!) {
+  requestEmailChange(newEmail: $email, password: $password) }"""
+CONFIRM_CHANGE = """mutation($token: String!) {
+  confirmEmailChange(token: $token) { id email } }"""
+
+
+def mailed_change_tokens(server: Server, count: int) -> list[str]:
+    """The email-change tokens the server has mailed (to its log), once `count`."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = "\n".join(log_records(server))
+        tokens = list(
+            dict.fromkeys(re.findall(re.escape(CHANGE_LINK) + r"([\w-]+)", text))
+        )
+        if len(tokens) >= count or time.monotonic() > deadline:
+            return tokens
+        time.sleep(0.1)
+
+
+def test_two_accounts_confirming_one_new_address_at_once_end_with_one_owner(
+    server: Server,
+) -> None:
+    api = server.dev
+    for round_ in range(3):
+        owners = [f"race.move{round_}.{n}@x.io" for n in (1, 2)]
+        wanted = f"race.moved{round_}@x.io"
+        seen = len(mailed_change_tokens(server, 0))
+        for email in owners:
+            variables = {"email": wanted, "password": PASSWORD}
+            api.gql(REQUEST_CHANGE, variables, token=api.user(email)).ok()
+        tokens = mailed_change_tokens(server, seen + 2)[seen:]
+        assert len(tokens) == 2, tokens
+        results = run_at_once(
+            [partial(api.gql, CONFIRM_CHANGE, {"token": token}) for token in tokens]
+        )
+        assert sorted(str(result.error_code) for result in results) == [
+            "EMAIL_TAKEN",
+            "None",
+        ]
+        winner = next(result for result in results if result.error_code is None)
+        me = api.me(api.token(wanted)).ok()["me"]
+        assert me["id"] == winner.data["confirmEmailChange"]["id"]
+        assert sum(api.login(email).error_code is None for email in owners) == 1
+
+
+def test_two_admins_deleting_themselves_at_once_keep_one(server: Server) -> None:
+    acme = server.api(create_tenant(server.environ, "race-delete", "boss@delete.io"))
+    boss = acme.token("boss@delete.io")
+    acme.sign_up("second@delete.io", role="ADMIN", token=boss).ok()
+    tokens = [boss, acme.token("second@delete.io")]
+    delete = "mutation($p: String!) { deleteAccount(password: $p) }"
+    results = run_at_once(
+        [partial(acme.gql, delete, {"p": PASSWORD}, token=token) for token in tokens]
+    )
+    codes = sorted(str(result.error_code) for result in results)
+    assert codes == ["FORBIDDEN", "None"]
+    kept = [token for token in tokens if acme.me(token).error_code is None]
+    assert len(kept) == 1
+    assert acme.me(kept[0]).ok()["me"]["role"] == "ADMIN"

@@ -396,6 +396,10 @@ HAND_MADE = {
         "USER_SERVICE_TOKEN_GUESSES_PER_ADDRESS",
     ),
     "link without a token": ({"reset_url": "https://x"}, "USER_SERVICE_RESET_URL"),
+    "email-change link without a token": (
+        {"email_change_url": "https://x"},
+        "USER_SERVICE_EMAIL_CHANGE_URL",
+    ),
     "database URL": ({"database_url": "postgres//x"}, "USER_SERVICE_DATABASE_URL"),
     "Redis URL": ({"redis_url": "bogus://x"}, "USER_SERVICE_REDIS_URL"),
     "SMTP URL": ({"smtp_url": "http://x"}, "USER_SERVICE_SMTP_URL"),

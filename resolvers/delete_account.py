@@ -1,0 +1,74 @@
+"""deleteAccount (the caller's own) and deleteUser (an ADMIN's, in the tenant).
+
+One transaction removes the account; the foreign keys cascade to everything
+tied to it (sessions and their refresh tokens, mailed links, two-factor state,
+role grants and group memberships). Audit events keep only its id. It runs in
+`guarded_change`: the last holder of `roles:manage` stays.
+"""
+
+from typing import Annotated
+
+import strawberry
+from strawberry import Info
+
+from errors import (
+    BadUserInput,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+    raises,
+)
+from models import Action, AuditEvent, LastAdmin, User
+from models.grants import guarded_change
+from models.workers import run
+from resolvers.login import account_key, password_matches
+from resolvers.update_profile import find_in_tenant
+from schema.context import Context
+from validation import check_login_password
+
+
+@raises(
+    (Unauthenticated, "no access token, or a wrong password"),
+    (Forbidden, "the last holder of roles:manage"),
+    BadUserInput,
+    RateLimited,
+)
+async def delete_account(
+    info: Info[Context, None],
+    password: Annotated[str, strawberry.argument(description="Proves it is you.")],
+) -> bool:
+    context = info.context
+    user = context.require_user()
+    check_login_password(password)
+    if not await password_matches(context, account_key(user.email), password, user):
+        raise Unauthenticated("The password is wrong.")
+    await run(remove, context, user, actor=user)
+    return True
+
+
+@raises(Unauthenticated, Forbidden, NotFound)
+async def delete_user(
+    info: Info[Context, None],
+    email: Annotated[str, strawberry.argument(description="The account to delete.")],
+) -> bool:
+    context = info.context
+    actor = context.require_user()
+    target = await run(find_in_tenant, context.tenant.id, email)  # NotFound
+    await run(remove, context, target, actor=actor)
+    return True
+
+
+def remove(context: Context, user: User, *, actor: User) -> None:
+    try:
+        with guarded_change(user.tenant_id):  # LastAdmin
+            user.delete_instance()
+            context.audit(Action.ACCOUNT_DELETED, actor=actor, target=user)
+            AuditEvent.forget_account(user.tenant_id, user.id)
+    except LastAdmin:
+        context.audit(
+            Action.ACCESS_DENIED, actor=actor, target=user, detail="last manager"
+        )
+        raise Forbidden(
+            "A tenant must keep an active holder of roles:manage."
+        ) from None
