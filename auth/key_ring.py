@@ -102,7 +102,7 @@ class KeyRing:
 
     def signing_key(self, now: datetime) -> SigningKey:
         """The key to sign with now (database work when the copy is stale)."""
-        if time.monotonic() - self._snapshot.loaded_at > REFRESH_AFTER:
+        if self.is_stale():
             self.load()
         stored = self._snapshot.schedule.signing_key(now)
         if stored is None:  # every key was retired: start afresh

@@ -19,10 +19,10 @@ from errors import (
     Unauthenticated,
     raises,
 )
-from models import Action, AuditEvent, LastAdmin, User
-from models.grants import guarded_change
+from models import Action, AuditEvent, User
 from models.workers import run
 from resolvers.login import account_key, password_matches
+from resolvers.roles import guarded
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
 from validation import check_login_password
@@ -60,15 +60,7 @@ async def delete_user(
 
 
 def remove(context: Context, user: User, *, actor: User) -> None:
-    try:
-        with guarded_change(user.tenant_id):  # LastAdmin
-            user.delete_instance()
-            context.audit(Action.ACCOUNT_DELETED, actor=actor, target=user)
-            AuditEvent.forget_account(user.tenant_id, user.id)
-    except LastAdmin:
-        context.audit(
-            Action.ACCESS_DENIED, actor=actor, target=user, detail="last manager"
-        )
-        raise Forbidden(
-            "A tenant must keep an active holder of roles:manage."
-        ) from None
+    with guarded(context, target=user):  # Forbidden
+        user.delete_instance()
+        context.audit(Action.ACCOUNT_DELETED, actor=actor, target=user)
+        AuditEvent.forget_account(user.tenant_id, user.id)

@@ -294,14 +294,16 @@ async def ensure_holds(context: Context, permissions: Iterable[str]) -> None:
 
 
 @contextlib.contextmanager
-def guarded(context: Context) -> Iterator[None]:
+def guarded(context: Context, *, target: User | None = None) -> Iterator[None]:
     """A change undone, with FORBIDDEN, if it leaves no holder of roles:manage."""
     try:
         with guarded_change(context.tenant.id):
             yield
     except LastAdmin:
-        user = context.caller.user
-        context.audit(Action.ACCESS_DENIED, actor=user, detail="last manager")
+        actor = context.caller.user
+        context.audit(
+            Action.ACCESS_DENIED, actor=actor, target=target, detail="last manager"
+        )
         raise Forbidden(KEEP_MANAGER) from None
 
 

@@ -9,10 +9,10 @@ from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
 from models import Action, LastAdmin, Role, Session, User, database
 from models.workers import run
 from resolvers.login import account_key
-from resolvers.pagination import check_page_size, cursor_of, key_of
+from resolvers.pagination import check_page_size, key_of
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
-from schema.types import PageInfo, UserConnection, UserEdge, UserType
+from schema.types import UserConnection, UserType
 from validation import MAX_EMAIL_LENGTH, check_text
 
 
@@ -45,17 +45,7 @@ async def users(
         role=role,
         active=active,
     )
-    page, more = rows[:first], len(rows) > first
-    edges = [
-        UserEdge(cursor=cursor_of(user.email_key, "user"), node=UserType.from_row(user))
-        for user in page
-    ]
-    end = edges[-1].cursor if edges else None
-    return UserConnection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=more, end_cursor=end),
-        total_count=total,
-    )
+    return UserConnection.of_page(rows, first=first, total=total)
 
 
 @raises(Unauthenticated, Forbidden, NotFound)

@@ -259,6 +259,23 @@ class UserConnection:
     page_info: PageInfo = strawberry.field(description="Where the page ends.")
     total_count: int = strawberry.field(description="How many accounts match in all.")
 
+    @classmethod
+    def of_page(cls, rows: list[User], *, first: int, total: int) -> Self:
+        """A page of `first` accounts from `rows`, fetched with one more to tell
+        whether another page follows."""
+        edges = [
+            UserEdge(
+                cursor=cursor_of(user.email_key, "user"), node=UserType.from_row(user)
+            )
+            for user in rows[:first]
+        ]
+        end = edges[-1].cursor if edges else None
+        return cls(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(rows) > first, end_cursor=end),
+            total_count=total,
+        )
+
 
 @strawberry.type(name="Group", description="Users of the tenant that hold roles.")
 class GroupType:
@@ -283,20 +300,7 @@ class GroupType:
         rows, total = await run(
             self.row.members_page, first=first + 1, after=key_of(after, "user")
         )
-        edges = [
-            UserEdge(
-                cursor=cursor_of(user.email_key, "user"), node=UserType.from_row(user)
-            )
-            for user in rows[:first]
-        ]
-        return UserConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > first,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            total_count=total,
-        )
+        return UserConnection.of_page(rows, first=first, total=total)
 
     @classmethod
     def from_row(cls, group: UserGroup, *, roles: list[str]) -> Self:
