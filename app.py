@@ -12,6 +12,7 @@ import logging.config
 from collections.abc import AsyncIterator
 from typing import Any
 
+from opentelemetry.sdk.trace import TracerProvider
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 from starlette.applications import Starlette
@@ -22,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+import tracing
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
 from auth.middleware import ApiKeyMiddleware
@@ -53,7 +55,10 @@ CORS_HEADERS = ["x-api-key", "authorization", "content-type", "x-request-id"]
 log = logging.getLogger("user_service")
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(
+    settings: Settings, *, tracer_provider: TracerProvider | None = None
+) -> Starlette:
+    """The app; with a tracer provider, it traces requests and operations."""
     hasher = PasswordHasher(cost=settings.bcrypt_cost, threads=settings.hashing_threads)
     limits = RateLimits(
         storage_url=settings.redis_url,
@@ -71,7 +76,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     keys = KeyRing(settings)
     view = GraphQLView(
-        build_schema(settings),
+        build_schema(settings, tracing.schema_extensions(tracer_provider)),
         settings=settings,
         hasher=hasher,
         limits=limits,
@@ -97,6 +102,8 @@ def create_app(settings: Settings) -> Starlette:
             limits.close()
             hasher.close()
             stop_workers()
+            if tracer_provider is not None:
+                tracer_provider.shutdown()  # sends the spans still queued
 
     def is_public(scope: Scope) -> bool:
         if scope["type"] != "http":
@@ -119,6 +126,7 @@ def create_app(settings: Settings) -> Starlette:
             *graphiql_assets(settings),
         ],
         middleware=[
+            *tracing.http_middleware(tracer_provider),
             *client_address_middleware(settings),
             Middleware(RequestLog, deadline=settings.database_timeout),
             Middleware(
@@ -199,7 +207,7 @@ def schema_sdl() -> str:
 def app_from_env() -> Starlette:
     """The factory uvicorn's workers call (new processes, when there are several)."""
     configure_logging()
-    app = create_app(Settings.from_env())
+    app = create_app(Settings.from_env(), tracer_provider=tracing.provider_from_env())
     # Modules, the schema and its caches live as long as the process: move them
     # out of the collector's reach, so its full passes stop rescanning them.
     gc.freeze()

@@ -1,7 +1,10 @@
 """The GraphQL schema: Query and Mutation, and `build_schema(settings)`."""
 
+from collections.abc import Callable, Sequence
+
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -379,7 +382,10 @@ class UserServiceSchema(strawberry.Schema):
         without the query text or its variables."""
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, extensions: Sequence[Callable[[], SchemaExtension]] = ()
+) -> strawberry.Schema:
+    """The schema; `extensions` come after the one that parses and validates."""
     documents = Documents(
         rules=document_rules(
             max_depth=settings.max_depth,
@@ -392,7 +398,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return UserServiceSchema(
         query=Query,
         mutation=Mutation,
-        extensions=[documents.extension],
+        extensions=[documents.extension, *extensions],
         config=StrawberryConfig(
             disable_field_suggestions=not settings.field_suggestions
         ),
