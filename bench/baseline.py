@@ -151,11 +151,14 @@ def sql_queries(database: Database) -> tuple[FindKey, FindUser]:
     user_sql = USER_SQL.replace("{p}", database.param)
 
     def find_key(digest: str) -> UUID | None:
-        row = database.execute_sql(key_sql, (digest,)).fetchone()
+        row = database.execute_sql(key_sql, (digest,)).fetchone()  # type: ignore[no-untyped-call]
         return None if row is None else as_uuid(row[0])
 
     def find_user(user_id: UUID, tenant_id: UUID) -> dict[str, Any] | None:
-        row = database.execute_sql(user_sql, (user_id.hex, tenant_id.hex)).fetchone()
+        cursor = database.execute_sql(  # type: ignore[no-untyped-call]
+            user_sql, (user_id.hex, tenant_id.hex)
+        )
+        row = cursor.fetchone()
         return None if row is None else as_json(row)
 
     return find_key, find_user
@@ -179,6 +182,8 @@ def create_app() -> Starlette:
 
     def public_key(token: str) -> jwt.PyJWK:
         kid = jwt.get_unverified_header(token).get("kid")
+        if not isinstance(kid, str):
+            raise jwt.InvalidTokenError("the token names no key")
         if kid not in signing_keys:  # the service made or rotated one
             for (jwk,) in database.execute_sql(SIGNING_KEYS_SQL).fetchall():
                 key = jwt.PyJWK(json.loads(jwk))

@@ -2,16 +2,14 @@
 
 `Servers` starts `python server.py` in its own process group (uvicorn's workers
 share it), waits for /healthz with a bounded wait, and always stops what it
-started: a polite SIGTERM first, then SIGKILL to the whole group.
+started: a polite SIGTERM first, then SIGKILL to the whole group. The process
+handling is processes.py's, shared with the benchmark.
 """
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -20,6 +18,14 @@ import httpx2
 import pytest
 from starlette.testclient import TestClient
 
+from processes import (
+    NotHealthy,
+    kill_group,
+    start_group,
+    stop_group,
+    wait_until_healthy,
+)
+from processes import free_port as free_port  # the tests' import of it
 from settings import Settings
 from tests.conftest import PASSWORD, Api
 
@@ -34,12 +40,6 @@ LOOSE_LIMITS = {
     "USER_SERVICE_LOGIN_FAILURES_PER_ADDRESS": "1000 per minute",
     "USER_SERVICE_SIGNUPS_PER_ADDRESS": "1000 per minute",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def process_environ(environ: dict[str, str]) -> dict[str, str]:
@@ -128,41 +128,31 @@ class Servers:
         port = port or free_port()
         log_path = Path(environ["USER_SERVICE_DATA_DIR"]) / f"server-{port}.log"
         command = [sys.executable, "server.py", "--port", str(port)]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [*command, "--workers", str(workers)],
-                cwd=APP_DIR,
-                env=process_environ(environ),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its workers share its process group
-            )
+        process = start_group(
+            [*command, "--workers", str(workers)],
+            cwd=APP_DIR,
+            env=process_environ(environ),
+            log_path=log_path,
+        )
         http = httpx2.Client(
             base_url=f"http://127.0.0.1:{port}", timeout=self.http_timeout
         )
         server = Server(process, http, environ, log_path, port)
         self.running.append(server)
-        wait_until_healthy(server, self.startup_seconds)
+        wait_for(server, self.startup_seconds)
         return server
 
     def kill(self, server: Server) -> None:
         """SIGKILL the whole process group at once: a crash, no shutdown."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(timeout=STOP_SECONDS)
+        kill_group(server.process, STOP_SECONDS)
 
     def stop(self, server: Server) -> None:
         if server in self.running:
             self.running.remove(server)
         server.http.close()
-        if server.process.poll() is None:
-            server.process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.process.wait(timeout=STOP_SECONDS)
-        # Whatever is left of the group (a worker the supervisor left behind).
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGKILL)
-        server.process.wait(timeout=STOP_SECONDS)
+        # SIGTERM to the supervisor, which stops its workers; then whatever is
+        # left of the group (a worker the supervisor left behind).
+        stop_group(server.process, STOP_SECONDS, terminate_group=False)
 
     def stop_all(self) -> None:
         for server in list(self.running):
@@ -170,15 +160,9 @@ class Servers:
                 self.stop(server)
 
 
-def wait_until_healthy(server: Server, seconds: float = STARTUP_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"server exited at start-up:\n{server.log_tail()}")
-        try:
-            if server.http.get("/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx2.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"server not healthy after {seconds}s:\n{server.log_tail()}")
+def wait_for(server: Server, seconds: float = STARTUP_SECONDS) -> None:
+    """Until the server answers /healthz; fails the test with its log if not."""
+    try:
+        wait_until_healthy(server.process, server.port, seconds)
+    except NotHealthy as error:
+        pytest.fail(f"{error}:\n{server.log_tail()}")

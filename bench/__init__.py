@@ -1,0 +1,1 @@
+"""The benchmark (bench/README.md); bench/run.py is its command line."""
