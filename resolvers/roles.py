@@ -24,7 +24,7 @@ from auth.permissions import (
     missing_service_permissions,
 )
 from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
-from models import Action, LastAdmin, User
+from models import Action, LastAdmin, User, database
 from models.grants import RoleDefinition, RoleGrant, UserGroup, guarded_change
 from models.workers import run
 from resolvers.update_profile import find_in_tenant
@@ -130,13 +130,14 @@ async def grant_role(info: Info[Context, None], email: Email, role: Name) -> Use
 
 def grant(context: Context, email: str, role: RoleDefinition) -> User:
     user = find_in_tenant(context.tenant.id, email)
-    if RoleGrant.grant(user, role):
-        context.audit(
-            Action.ROLE_GRANTED,
-            actor=context.caller.user,
-            target=user,
-            detail=role.name,
-        )
+    with database.atomic():
+        if RoleGrant.grant(user, role):
+            context.audit(
+                Action.ROLE_GRANTED,
+                actor=context.caller.user,
+                target=user,
+                detail=role.name,
+            )
     return user
 
 
@@ -218,13 +219,14 @@ def group_permissions(group: UserGroup) -> list[str]:
 
 def add_member(context: Context, email: str, group: UserGroup) -> GroupType:
     user = find_in_tenant(context.tenant.id, email)
-    if group.add_member(user):
-        context.audit(
-            Action.GROUP_MEMBER_ADDED,
-            actor=context.caller.user,
-            target=user,
-            detail=group.name,
-        )
+    with database.atomic():
+        if group.add_member(user):
+            context.audit(
+                Action.GROUP_MEMBER_ADDED,
+                actor=context.caller.user,
+                target=user,
+                detail=group.name,
+            )
     return group_type(group)
 
 
