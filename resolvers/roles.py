@@ -25,7 +25,14 @@ from auth.permissions import (
 )
 from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
 from models import Action, LastAdmin, User, database
-from models.grants import RoleDefinition, RoleGrant, UserGroup, guarded_change
+from models.grants import (
+    RoleDefinition,
+    RoleGrant,
+    UserGroup,
+    guarded_change,
+    holders_of,
+)
+from models.webhook import emit
 from models.workers import run
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
@@ -114,8 +121,10 @@ async def delete_role(info: Info[Context, None], name: Name) -> bool:
 def delete(context: Context, name: str) -> None:
     with guarded(context):
         role = find_role(context, name)
+        holders = holders_of(role)
         role.delete_instance()
         context.audit(Action.ROLE_DELETED, actor=context.caller.user, detail=name)
+        roles_changed(context, holders)
 
 
 @raises(Unauthenticated, Forbidden, NotFound, BadUserInput)
@@ -181,9 +190,13 @@ def define_group_rows(
     context: Context, name: str, roles: list[RoleDefinition]
 ) -> GroupType:
     with guarded(context):
+        before = UserGroup.by_name(context.tenant.id, name)
+        held = {role.name for role in before.roles()} if before else set()
         group = UserGroup.define(context.tenant.id, name, roles)
         detail = f"{name}: {', '.join(role.name for role in roles) or '-'}"
         context.audit(Action.GROUP_DEFINED, actor=context.caller.user, detail=detail)
+        if held != {role.name for role in roles}:
+            roles_changed(context, group.members())
     return group_type(group)
 
 
@@ -197,8 +210,11 @@ async def delete_group(info: Info[Context, None], name: GroupName) -> bool:
 
 def delete_group_rows(context: Context, name: str) -> None:
     with guarded(context):
-        find_group(context, name).delete_instance()
+        group = find_group(context, name)
+        members = group.members()
+        group.delete_instance()
         context.audit(Action.GROUP_DELETED, actor=context.caller.user, detail=name)
+        roles_changed(context, members)
 
 
 @raises(Unauthenticated, Forbidden, NotFound, BadUserInput)
@@ -293,6 +309,13 @@ async def ensure_holds(context: Context, permissions: Iterable[str]) -> None:
             Action.ACCESS_DENIED, actor=context.caller.user, detail=detail
         )
         raise Forbidden(f"You do not hold {missing[0]}, so you cannot give it.")
+
+
+def roles_changed(context: Context, users: Iterable[User]) -> None:
+    """A role or group went or changed: its holders' webhooks hear of it, as
+    they do of a grant (the audit log has the one event, without targets)."""
+    for user in users:
+        emit(context.tenant.id, "user.roles_changed", user)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from tests.api.test_account_lifecycle import (
     request_change,
 )
 from tests.api.test_recovery import mail_environ
-from tests.api.test_roles import DEFINE_ROLE, GRANT
+from tests.api.test_roles import ADD, DEFINE_GROUP, DEFINE_ROLE, GRANT
 from tests.conftest import PASSWORD, Api
 from tests.mail_server import Inbox, running_inbox
 from tests.webhook_receiver import Received, Receiver, running_receiver
@@ -40,6 +40,8 @@ FAST_WEBHOOKS = {
 }
 SET_ACTIVE = """mutation($email: String!, $active: Boolean!) {
   setUserActive(email: $email, active: $active) { email active } }"""
+DELETE_ROLE = "mutation($name: String!) { deleteRole(name: $name) }"
+DELETE_GROUP = "mutation($name: String!) { deleteGroup(name: $name) }"
 REVOKE_SESSIONS = "mutation($email: String!) { revokeSessions(email: $email) }"
 FORBIDDEN_KEYS = ("password", "hash", "secret", "token")
 
@@ -293,3 +295,26 @@ def test_a_receiver_that_does_not_answer_in_time_gets_the_event_again(
     [delivery] = deliveries_of("user.created")
     wait_until(lambda: WebhookDelivery.get_by_id(delivery.id).delivered_at)
     assert WebhookDelivery.get_by_id(delivery.id).attempts == 2
+
+
+def test_deleting_a_role_or_group_tells_the_webhooks_of_every_holder(
+    admin_api: Api, settings: Settings, receiver: Receiver
+) -> None:
+    boss = admin_api.token(BOSS)
+    admin_api.sign_up(ANN).ok()
+    admin_api.sign_up(BOB).ok()
+    role = {"name": "auditor", "permissions": ["reports:read"]}
+    admin_api.gql(DEFINE_ROLE, role, token=boss).ok()
+    admin_api.gql(GRANT, {"e": ANN, "r": "auditor"}, token=boss).ok()
+    admin_api.gql(DEFINE_GROUP, {"n": "team", "r": ["auditor"]}, token=boss).ok()
+    admin_api.gql(ADD, {"e": BOB, "g": "team"}, token=boss).ok()
+    register(settings, "acme", receiver.url, "user.roles_changed")
+    admin_api.gql(DELETE_ROLE, {"name": "auditor"}, token=boss).ok()
+    admin_api.gql(DELETE_GROUP, {"name": "team"}, token=boss).ok()
+    users = [one.payload["data"]["user"] for one in receiver.wait_for(3)]
+    told = sorted((user["email"], user["roles"], user["groups"]) for user in users)
+    assert told == [
+        (ANN, ["USER"], []),
+        (BOB, ["USER"], []),
+        (BOB, ["USER"], ["team"]),
+    ]
