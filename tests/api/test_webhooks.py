@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from standardwebhooks import WebhookVerificationError
 
 from models import Tenant, User
 from models.webhook import EVENT_TYPES, WebhookDelivery, WebhookEvent
@@ -27,6 +28,7 @@ from tests.api.test_recovery import mail_environ
 from tests.api.test_roles import ADD, DEFINE_GROUP, DEFINE_ROLE, GRANT
 from tests.conftest import PASSWORD, Api
 from tests.mail_server import Inbox, running_inbox
+from tests.test_readme import code_blocks, section
 from tests.webhook_receiver import Received, Receiver, running_receiver
 
 ANN, NEW, BOB = "ann@x.io", "ann.new@x.io", "bob@x.io"
@@ -318,3 +320,20 @@ def test_deleting_a_role_or_group_tells_the_webhooks_of_every_holder(
         (BOB, ["USER"], []),
         (BOB, ["USER"], ["team"]),
     ]
+
+
+def test_the_readme_python_recipe_verifies_a_delivery_and_drops_its_repeat(
+    admin_api: Api, settings: Settings, receiver: Receiver
+) -> None:
+    secret = register(settings, "acme", receiver.url)
+    admin_api.sign_up(ANN).ok()
+    [delivery] = receiver.wait_for(1)
+    [recipe] = code_blocks(section("## Event webhooks"), "python")
+    namespace: dict[str, Any] = {}
+    exec(recipe.replace("whsec_…", secret), namespace)  # noqa: S102  # our README
+    body = delivery.body.encode()
+    assert namespace["receive"](body, delivery.headers)["type"] == "user.created"
+    assert namespace["receive"](body, delivery.headers) is None
+    forged = body.replace(ANN.encode(), b"eve@x.io")
+    with pytest.raises(WebhookVerificationError):
+        namespace["receive"](forged, delivery.headers)
