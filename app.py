@@ -98,6 +98,8 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             posting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await posting
             await mailer.drain(timeout=MAIL_DRAIN_SECONDS)
             mailing.cancel()
             purging.cancel()
@@ -179,7 +181,7 @@ async def purge_periodically() -> None:
             await run(purge_ended_sessions)
             await run(WebhookEvent.purge_finished)
         except Exception:  # a failed purge must not stop the next one
-            log.exception("purging ended sessions failed")
+            log.exception("purging ended sessions or webhook events failed")
         await asyncio.sleep(PURGE_INTERVAL)
 
 
