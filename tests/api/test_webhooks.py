@@ -337,3 +337,19 @@ def test_the_readme_python_recipe_verifies_a_delivery_and_drops_its_repeat(
     forged = body.replace(ANN.encode(), b"eve@x.io")
     with pytest.raises(WebhookVerificationError):
         namespace["receive"](forged, delivery.headers)
+
+
+def test_a_change_that_is_undone_sends_no_event(
+    admin_api: Api, settings: Settings, receiver: Receiver
+) -> None:
+    register(settings, "acme", receiver.url)
+    boss = admin_api.token(BOSS)
+    # The last holder of roles:manage: both changes are rolled back.
+    assert admin_api.gql(DELETE_USER, {"email": BOSS}, token=boss).error_code == (
+        "FORBIDDEN"
+    )
+    refused = admin_api.gql(SET_ACTIVE, {"email": BOSS, "active": False}, token=boss)
+    assert refused.error_code == "FORBIDDEN"
+    admin_api.sign_up(ANN).ok()
+    assert [one.type for one in receiver.wait_for(1)] == ["user.created"]
+    assert [event.type for event in WebhookEvent.select()] == ["user.created"]
