@@ -31,6 +31,7 @@ from auth.rate_limits import RateLimits
 from mail import Mailer
 from models.db import close_database, migrate, open_database
 from models.session import purge_ended_sessions
+from models.webhook import WebhookEvent
 from models.workers import run, start_workers, stop_workers
 from provisioning import ensure_dev_tenant, retire_dev_tenant
 from schema import build_schema
@@ -44,6 +45,7 @@ from web.metrics_endpoint import metrics
 from web.request_log import RequestLog
 from web.responses import http_error, internal_error
 from web.well_known import well_known_routes
+from webhooks import WebhookSender
 
 # Only these paths need an API key: every other route is public, and a path the
 # service does not serve answers 404 to anyone.
@@ -75,6 +77,7 @@ def create_app(
         log_instead=not settings.is_production,
     )
     keys = KeyRing(settings)
+    webhooks = WebhookSender(settings)
     view = GraphQLView(
         build_schema(settings, tracing.schema_extensions(tracer_provider)),
         settings=settings,
@@ -93,9 +96,15 @@ def create_app(
         )
         purging = asyncio.create_task(purge_periodically())
         mailing = asyncio.create_task(mailer.deliver_forever())
+        # A delivery cut off here is still claimed: it is sent again once its
+        # lease runs out, by whichever process is up.
+        posting = asyncio.create_task(webhooks.deliver_forever())
         try:
             yield
         finally:
+            posting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await posting
             await mailer.drain(timeout=MAIL_DRAIN_SECONDS)
             mailing.cancel()
             purging.cancel()
@@ -173,12 +182,14 @@ def client_address_middleware(settings: Settings) -> list[Middleware]:
 
 
 async def purge_periodically() -> None:
-    """Keep the session tables small: ended sessions go after an hour."""
+    """Keep the session and webhook tables small: ended sessions go after an
+    hour, finished webhook events after a day."""
     while True:
         try:
             await run(purge_ended_sessions)
+            await run(WebhookEvent.purge_finished)
         except Exception:  # a failed purge must not stop the next one
-            log.exception("purging ended sessions failed")
+            log.exception("purging ended sessions or webhook events failed")
         await asyncio.sleep(PURGE_INTERVAL)
 
 

@@ -8,6 +8,7 @@ from auth.api_keys import new_api_key, shown_prefix
 from auth.opaque import digest
 from auth.passwords import hash_password
 from auth.permissions import BASE_ROLE_PERMISSIONS
+from auth.sealing import seal
 from errors import BadUserInput
 from models import (
     Action,
@@ -23,8 +24,10 @@ from models import (
 )
 from models.grants import RoleDefinition, RoleGrant, guarded_change
 from models.user import LastAdmin
+from models.webhook import EVENT_TYPES, WebhookEndpoint
 from settings import Settings
 from validation import check_sign_up, check_tenant_name, normalize_email
+from webhooks.signing import new_secret
 
 DEV_TENANT = "dev"
 
@@ -139,6 +142,17 @@ def add_admin(settings: Settings, tenant: Tenant, email: str, password: str) -> 
         )
 
 
+def add_webhook(
+    settings: Settings, tenant: Tenant, url: str, event_types: list[str]
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint for `event_types` (all when none); return it and
+    its signing secret, which is stored sealed under the data key."""
+    secret = new_secret()
+    sealed = seal(secret, key=str(settings.data_key))
+    wanted = list(dict.fromkeys(event_types)) or list(EVENT_TYPES)
+    return WebhookEndpoint.add(tenant, url, wanted, sealed), secret
+
+
 class RoleRefused(Exception):
     """An operator's role change cannot be done; the message says why."""
 
@@ -150,10 +164,14 @@ def grant_role_as_operator(tenant: Tenant, email: str, role: str) -> None:
         _set_base_role(tenant, user, Role(role))
         return
     found = _tenant_role(tenant, role)
-    if RoleGrant.grant(user, found):
-        AuditEvent.record(
-            tenant, Action.ROLE_GRANTED, target=user, detail=f"{role} (command line)"
-        )
+    with database.atomic():
+        if RoleGrant.grant(user, found):
+            AuditEvent.record(
+                tenant,
+                Action.ROLE_GRANTED,
+                target=user,
+                detail=f"{role} (command line)",
+            )
 
 
 def revoke_role_as_operator(tenant: Tenant, email: str, role: str) -> None:
@@ -167,13 +185,15 @@ def revoke_role_as_operator(tenant: Tenant, email: str, role: str) -> None:
     found = _tenant_role(tenant, role)
     try:
         with guarded_change(tenant.id):
-            revoked = RoleGrant.revoke(user, found)
+            if RoleGrant.revoke(user, found):
+                AuditEvent.record(
+                    tenant,
+                    Action.ROLE_REVOKED,
+                    target=user,
+                    detail=f"{role} (command line)",
+                )
     except LastAdmin:
         raise RoleRefused(KEEP_MANAGER) from None
-    if revoked:
-        AuditEvent.record(
-            tenant, Action.ROLE_REVOKED, target=user, detail=f"{role} (command line)"
-        )
 
 
 def roles_with_holders(tenant: Tenant) -> list[tuple[str, list[str], list[str]]]:
@@ -197,15 +217,16 @@ def _set_base_role(tenant: Tenant, user: User, role: Role) -> None:
     if user.role == role:
         return
     try:
-        user.apply_changes({"role": role.value})
+        with database.atomic():
+            changed = user.apply_changes({"role": role.value})
+            AuditEvent.record(
+                tenant,
+                Action.ROLE_CHANGED,
+                target=changed,
+                detail=f"{user.role} -> {role.value} (command line)",
+            )
     except LastAdmin:
         raise RoleRefused(KEEP_MANAGER) from None
-    AuditEvent.record(
-        tenant,
-        Action.ROLE_CHANGED,
-        target=user,
-        detail=f"{user.role} -> {role.value} (command line)",
-    )
 
 
 def _account(tenant: Tenant, email: str) -> User:

@@ -7,6 +7,8 @@ python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
 python server.py role list TENANT | role grant TENANT EMAIL ROLE | role revoke …
 python server.py signing-key rotate | signing-key list | signing-key retire KID
+python server.py webhook add TENANT URL [--event TYPE …] | webhook list TENANT
+python server.py webhook remove ID
 python server.py migrate [--status]
 python server.py export-schema
 """
@@ -20,6 +22,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import NoReturn
@@ -33,11 +36,13 @@ from errors import BadUserInput
 from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
 from models.db import close_database, migrate, migration_status, open_database
 from models.signing_key import SigningKey
+from models.webhook import EVENT_TYPES, WebhookEndpoint
 from provisioning import (
     DEV_TENANT,
     RoleRefused,
     add_admin,
     add_api_key,
+    add_webhook,
     grant_role_as_operator,
     new_tenant,
     revoke_api_key,
@@ -49,6 +54,7 @@ from validation import check_tenant_name
 from web.slow_clients import slow_client_guard
 
 log = logging.getLogger("user_service")
+WEBHOOK_URL_LENGTH = 2000
 NO_PASSWORD = (
     f"no password for the ADMIN: set {PREFIX}ADMIN_PASSWORD, or run this in a "
     "terminal to type it"
@@ -106,6 +112,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             return manage_roles(args)
         if command == "signing-key":
             return manage_signing_keys(KeyRing(settings), args)
+        if command == "webhook":
+            return manage_webhooks(settings, args)
         return manage_keys(args)
     finally:
         close_database()
@@ -178,6 +186,7 @@ def parser() -> argparse.ArgumentParser:
     signing_commands.add_parser(
         "retire", help="stop publishing a key now: its tokens stop working"
     ).add_argument("kid")
+    add_webhook_commands(commands)
     migrate_command = commands.add_parser(
         "migrate", help="bring the database schema up to date"
     )
@@ -186,6 +195,48 @@ def parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("export-schema", help="print the GraphQL SDL")
     return root
+
+
+def add_webhook_commands(commands: "argparse._SubParsersAction[Parser]") -> None:
+    webhook = commands.add_parser("webhook", help="manage a tenant's webhook endpoints")
+    webhook_commands = webhook.add_subparsers(dest="action", required=True)
+    add = webhook_commands.add_parser(
+        "add", help="register an endpoint, print its signing secret"
+    )
+    add.add_argument("tenant")
+    add.add_argument("url", type=webhook_url)
+    add.add_argument(
+        "--event",
+        type=event_type,
+        action="append",
+        default=[],
+        help="an event type it receives (repeat it; all when none)",
+    )
+    webhook_commands.add_parser("list", help="list a tenant's endpoints").add_argument(
+        "tenant"
+    )
+    webhook_commands.add_parser("remove", help="remove an endpoint").add_argument(
+        "endpoint_id", type=int
+    )
+
+
+def webhook_url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// URL")
+    if len(text) > WEBHOOK_URL_LENGTH:
+        raise argparse.ArgumentTypeError(
+            f"a URL of at most {WEBHOOK_URL_LENGTH} characters"
+        )
+    return text
+
+
+def event_type(text: str) -> str:
+    if text not in EVENT_TYPES:
+        raise argparse.ArgumentTypeError(
+            f"no event type {text!r}; use one of {', '.join(EVENT_TYPES)}"
+        )
+    return text
 
 
 def port_number(text: str) -> int:
@@ -465,6 +516,33 @@ def manage_signing_keys(keys: KeyRing, args: argparse.Namespace) -> int:
         stored = next((key for key in schedule.keys if key.kid == row.kid), None)
         state = schedule.state(stored, now) if stored else "retired"
         print(f"{row.kid:<44}  {row.algorithm:<6} {_when(row.signs_from):<20} {state}")
+    return 0
+
+
+def manage_webhooks(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "remove":
+        if not WebhookEndpoint.remove(args.endpoint_id):
+            print(
+                f"error: no webhook endpoint with id {args.endpoint_id}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"removed webhook endpoint {args.endpoint_id}")
+        return 0
+    tenant = existing_tenant(args.tenant)
+    if args.action == "add":
+        endpoint, secret = add_webhook(settings, tenant, args.url, args.event)
+        print(
+            f"webhook endpoint {endpoint.id} for tenant {tenant.name!r}: {endpoint.url}"
+        )
+        print(f"events: {', '.join(endpoint.event_type_list)}")
+        print("signing secret (shown once, keep it safe):")
+        print(secret)
+        return 0
+    print(f"{'id':>6}  {'created (UTC)':<21}url and events")
+    for endpoint in WebhookEndpoint.of_tenant(tenant):
+        created, events = _when(endpoint.created_at), " ".join(endpoint.event_type_list)
+        print(f"{endpoint.id:>6}  {created:<21}{endpoint.url}  {events}")
     return 0
 
 

@@ -66,6 +66,9 @@ RATE_LIMITS = (
     "mail_requests_per_address",
 )
 LINK_TEMPLATES = ("reset_url", "verify_url", "email_change_url")
+# The contract's webhook retries: about 1 s, 5 s, 30 s, 2 min, 10 min, then
+# hourly for 24 hours; seconds after each failed attempt.
+WEBHOOK_RETRY_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0, *(3600.0,) * 24)
 
 T = TypeVar("T")
 
@@ -126,6 +129,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    webhook_timeout: float = 10.0
+    # How long a claimed delivery stays its sender's: longer than a send may take.
+    webhook_lease: float = 60.0
+    webhook_poll_interval: float = 1.0
+    webhook_retry_delays: tuple[float, ...] = WEBHOOK_RETRY_DELAYS
 
     @property
     def is_production(self) -> bool:
@@ -235,6 +243,15 @@ class Settings:
             host=_read(config, "HOST", str, cls.host),
             port=_read(config, "PORT", int, cls.port),
             workers=_read(config, "WORKERS", int, cls.workers),
+            webhook_timeout=_read(
+                config, "WEBHOOK_TIMEOUT", float, cls.webhook_timeout
+            ),
+            webhook_lease=_read(config, "WEBHOOK_LEASE", float, cls.webhook_lease),
+            webhook_poll_interval=_read(
+                config, "WEBHOOK_POLL_INTERVAL", float, cls.webhook_poll_interval
+            ),
+            webhook_retry_delays=_seconds(config, "WEBHOOK_RETRY_DELAYS")
+            or cls.webhook_retry_delays,
         )
         return settings
 
@@ -276,6 +293,16 @@ class Settings:
             raise SettingsError(f"{PREFIX}SIGNING_KEY_PUBLISH_AHEAD must be 0 or more.")
         if self.refresh_reuse_grace < 0:
             raise SettingsError(f"{PREFIX}REFRESH_REUSE_GRACE must be 0 or more.")
+        for name in ("webhook_timeout", "webhook_poll_interval"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"{env_name(name)} must be a positive number.")
+        if self.webhook_lease <= self.webhook_timeout:
+            raise SettingsError(
+                f"{PREFIX}WEBHOOK_LEASE must be longer than {PREFIX}WEBHOOK_TIMEOUT: "
+                "a claimed delivery must stay its sender's while it is sent."
+            )
+        if any(delay < 0 for delay in self.webhook_retry_delays):
+            raise SettingsError(f"{PREFIX}WEBHOOK_RETRY_DELAYS must be 0 or more.")
         if not self.dev_api_key.strip() or self.dev_api_key != self.dev_api_key.strip():
             raise SettingsError(f"{PREFIX}DEV_API_KEY must be a non-empty key.")
         self._check_secret_lengths()
@@ -380,6 +407,16 @@ def _check_issuer(value: str) -> None:
 def _list(config: Config, name: str) -> tuple[str, ...]:
     raw = _read(config, name, str, "")
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _seconds(config: Config, name: str) -> tuple[float, ...]:
+    """A comma-separated list of seconds, e.g. "1,5,30"."""
+    try:
+        return tuple(float(part) for part in _list(config, name))
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}{name} is not a list of seconds; write e.g. 1,5,30,120"
+        ) from None
 
 
 def _check_secret_length(name: str, value: str) -> None:

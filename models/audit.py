@@ -1,14 +1,16 @@
 """The audit log: an append-only record of security events, per tenant."""
 
+import contextlib
 from enum import StrEnum
 from typing import Self
 from uuid import UUID, uuid4
 
 from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, UUIDField
 
-from models.db import BaseModel, utcnow
+from models.db import BaseModel, database, utcnow
 from models.tenant import Tenant
 from models.user import User
+from models.webhook import emit
 
 
 class Action(StrEnum):
@@ -50,6 +52,25 @@ class Action(StrEnum):
     ACCOUNT_DELETED = "ACCOUNT_DELETED"
 
 
+# What the tenant's webhooks hear of, in one place so that no change forgets it.
+WEBHOOK_EVENTS = {
+    Action.SIGNED_UP: "user.created",
+    Action.PROFILE_CHANGED: "user.updated",
+    Action.EMAIL_CHANGED: "user.updated",
+    Action.EMAIL_VERIFIED: "user.updated",
+    Action.ACCOUNT_DELETED: "user.deleted",
+    Action.USER_DEACTIVATED: "user.deactivated",
+    Action.USER_ACTIVATED: "user.reactivated",
+    Action.ROLE_CHANGED: "user.roles_changed",
+    Action.ROLE_GRANTED: "user.roles_changed",
+    Action.ROLE_REVOKED: "user.roles_changed",
+    Action.GROUP_MEMBER_ADDED: "user.roles_changed",
+    Action.GROUP_MEMBER_REMOVED: "user.roles_changed",
+    Action.ACCOUNT_LOCKED: "user.locked",
+    Action.SESSIONS_REVOKED: "user.sessions_revoked",
+}
+
+
 class UnknownEvent(Exception):
     """No event of the tenant has this id."""
 
@@ -88,16 +109,22 @@ class AuditEvent(BaseModel):
         request_id: str | None = None,
         detail: str | None = None,
     ) -> Self:
-        return cls.create(
-            tenant=tenant,
-            action=action.value,
-            actor_id=str(actor.id) if actor else None,
-            target_id=str(target.id) if target else None,
-            ip=ip,
-            user_agent=(user_agent or "")[:200] or None,
-            request_id=request_id,
-            detail=detail[:200] if detail else None,
-        )
+        """Record an event and, in the same transaction, its webhook event."""
+        event_type = WEBHOOK_EVENTS.get(action) if target is not None else None
+        with database.atomic() if event_type else contextlib.nullcontext():
+            event = cls.create(
+                tenant=tenant,
+                action=action.value,
+                actor_id=str(actor.id) if actor else None,
+                target_id=str(target.id) if target else None,
+                ip=ip,
+                user_agent=(user_agent or "")[:200] or None,
+                request_id=request_id,
+                detail=detail[:200] if detail else None,
+            )
+            if event_type and target is not None:
+                emit(tenant, event_type, target)
+        return event
 
     @classmethod
     def of_account(cls, tenant: Tenant | UUID, user_id: UUID) -> list[Self]:

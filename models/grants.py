@@ -171,6 +171,9 @@ class UserGroup(BaseModel):
         )
         return bool(query.execute())
 
+    def members(self) -> list[User]:
+        return list(User.select().join(GroupMember).where(GroupMember.group == self))
+
     def members_page(self, *, first: int, after: str | None) -> tuple[list[User], int]:
         members = User.select().join(GroupMember).where(GroupMember.group == self)
         total = members.count()
@@ -218,6 +221,18 @@ class Access:
 
     roles: list[tuple[str, list[str]]]
     groups: list[str]
+
+
+def holders_of(role: RoleDefinition) -> list[User]:
+    """Every account holding the role, directly or through a group."""
+    direct = User.select().join(RoleGrant).where(RoleGrant.role == role)
+    grouped = (
+        User.select()
+        .join(GroupMember)
+        .join(GroupRole, on=GroupRole.group == GroupMember.group)
+        .where(GroupRole.role == role)
+    )
+    return list({user.id: user for user in [*direct, *grouped]}.values())
 
 
 def access_of(user: User) -> Access:

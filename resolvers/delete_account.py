@@ -2,8 +2,9 @@
 
 One transaction removes the account; the foreign keys cascade to everything
 tied to it (sessions and their refresh tokens, mailed links, two-factor state,
-role grants and group memberships). Audit events keep only its id. It runs in
-`guarded_change`: the last holder of `roles:manage` stays.
+role grants and group memberships). Audit events, and the webhook events not
+yet purged, keep only its id. It runs in `guarded_change`: the last holder of
+`roles:manage` stays.
 """
 
 from typing import Annotated
@@ -20,6 +21,7 @@ from errors import (
     raises,
 )
 from models import Action, AuditEvent, User
+from models.webhook import WebhookEvent
 from models.workers import run
 from resolvers.login import account_key, password_matches
 from resolvers.roles import guarded
@@ -64,3 +66,4 @@ def remove(context: Context, user: User, *, actor: User) -> None:
         user.delete_instance()
         context.audit(Action.ACCOUNT_DELETED, actor=actor, target=user)
         AuditEvent.forget_account(user.tenant_id, user.id)
+        WebhookEvent.forget_user(user.tenant_id, user.id)

@@ -24,8 +24,15 @@ from auth.permissions import (
     missing_service_permissions,
 )
 from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
-from models import Action, LastAdmin, User
-from models.grants import RoleDefinition, RoleGrant, UserGroup, guarded_change
+from models import Action, LastAdmin, User, database
+from models.grants import (
+    RoleDefinition,
+    RoleGrant,
+    UserGroup,
+    guarded_change,
+    holders_of,
+)
+from models.webhook import emit
 from models.workers import run
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
@@ -114,8 +121,10 @@ async def delete_role(info: Info[Context, None], name: Name) -> bool:
 def delete(context: Context, name: str) -> None:
     with guarded(context):
         role = find_role(context, name)
+        holders = holders_of(role)
         role.delete_instance()
         context.audit(Action.ROLE_DELETED, actor=context.caller.user, detail=name)
+        roles_changed(context, holders)
 
 
 @raises(Unauthenticated, Forbidden, NotFound, BadUserInput)
@@ -130,13 +139,14 @@ async def grant_role(info: Info[Context, None], email: Email, role: Name) -> Use
 
 def grant(context: Context, email: str, role: RoleDefinition) -> User:
     user = find_in_tenant(context.tenant.id, email)
-    if RoleGrant.grant(user, role):
-        context.audit(
-            Action.ROLE_GRANTED,
-            actor=context.caller.user,
-            target=user,
-            detail=role.name,
-        )
+    with database.atomic():
+        if RoleGrant.grant(user, role):
+            context.audit(
+                Action.ROLE_GRANTED,
+                actor=context.caller.user,
+                target=user,
+                detail=role.name,
+            )
     return user
 
 
@@ -180,9 +190,13 @@ def define_group_rows(
     context: Context, name: str, roles: list[RoleDefinition]
 ) -> GroupType:
     with guarded(context):
+        before = UserGroup.by_name(context.tenant.id, name)
+        held = {role.name for role in before.roles()} if before else set()
         group = UserGroup.define(context.tenant.id, name, roles)
         detail = f"{name}: {', '.join(role.name for role in roles) or '-'}"
         context.audit(Action.GROUP_DEFINED, actor=context.caller.user, detail=detail)
+        if held != {role.name for role in roles}:
+            roles_changed(context, group.members())
     return group_type(group)
 
 
@@ -196,8 +210,11 @@ async def delete_group(info: Info[Context, None], name: GroupName) -> bool:
 
 def delete_group_rows(context: Context, name: str) -> None:
     with guarded(context):
-        find_group(context, name).delete_instance()
+        group = find_group(context, name)
+        members = group.members()
+        group.delete_instance()
         context.audit(Action.GROUP_DELETED, actor=context.caller.user, detail=name)
+        roles_changed(context, members)
 
 
 @raises(Unauthenticated, Forbidden, NotFound, BadUserInput)
@@ -218,13 +235,14 @@ def group_permissions(group: UserGroup) -> list[str]:
 
 def add_member(context: Context, email: str, group: UserGroup) -> GroupType:
     user = find_in_tenant(context.tenant.id, email)
-    if group.add_member(user):
-        context.audit(
-            Action.GROUP_MEMBER_ADDED,
-            actor=context.caller.user,
-            target=user,
-            detail=group.name,
-        )
+    with database.atomic():
+        if group.add_member(user):
+            context.audit(
+                Action.GROUP_MEMBER_ADDED,
+                actor=context.caller.user,
+                target=user,
+                detail=group.name,
+            )
     return group_type(group)
 
 
@@ -291,6 +309,13 @@ async def ensure_holds(context: Context, permissions: Iterable[str]) -> None:
             Action.ACCESS_DENIED, actor=context.caller.user, detail=detail
         )
         raise Forbidden(f"You do not hold {missing[0]}, so you cannot give it.")
+
+
+def roles_changed(context: Context, users: Iterable[User]) -> None:
+    """A role or group went or changed: its holders' webhooks hear of it, as
+    they do of a grant (the audit log has the one event, without targets)."""
+    for user in users:
+        emit(context.tenant.id, "user.roles_changed", user)
 
 
 @contextlib.contextmanager

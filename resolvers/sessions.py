@@ -69,8 +69,7 @@ def end_session(context: Context, session: Session) -> None:
 @raises(Unauthenticated)
 async def logout_all(info: Info[Context, None]) -> bool:
     user = info.context.require_user()
-    await run(Session.revoke_all, user)
-    await info.context.record(Action.SESSIONS_REVOKED, actor=user, target=user)
+    await run(revoke_all, info.context, user, actor=user)
     return True
 
 
@@ -81,10 +80,14 @@ async def revoke_sessions(
 ) -> bool:
     context = info.context
     target = await run(find_in_tenant, context.tenant.id, email)  # NotFound
-    await run(Session.revoke_all, target)
-    actor = context.require_user()
-    await context.record(Action.SESSIONS_REVOKED, actor=actor, target=target)
+    await run(revoke_all, context, target, actor=context.require_user())
     return True
+
+
+def revoke_all(context: Context, user: User, *, actor: User) -> None:
+    with database.atomic():
+        Session.revoke_all(user)
+        context.audit(Action.SESSIONS_REVOKED, actor=actor, target=user)
 
 
 async def find_refresh_token(context: Context, presented: str) -> RefreshToken:

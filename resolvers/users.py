@@ -66,13 +66,13 @@ def set_active(context: Context, actor: User, email: str, active: bool) -> User:
             updated = target.apply_changes({"active": active})
             if not active:
                 Session.revoke_all(target)  # its tokens stop at once
+            action = Action.USER_ACTIVATED if active else Action.USER_DEACTIVATED
+            context.audit(action, actor=actor, target=updated)
     except LastAdmin:
         context.audit(
             Action.ACCESS_DENIED, actor=actor, target=target, detail="last admin"
         )
         raise Forbidden("A tenant must keep at least one active ADMIN.") from None
-    action = Action.USER_ACTIVATED if active else Action.USER_DEACTIVATED
-    context.audit(action, actor=actor, target=updated)
     return updated
 
 

@@ -61,6 +61,9 @@ def make_environ(tmp_path: Path, **overrides: str) -> dict[str, str]:
         "USER_SERVICE_DATA_KEY": DATA_KEY,
         # Cost 4 keeps the suite fast; production's 12 is checked on its own.
         "USER_SERVICE_BCRYPT_COST": "4",
+        # The webhook sender's idle polls would show in pinned query counts; the
+        # webhook tests poll fast (its wake-up on a new event works either way).
+        "USER_SERVICE_WEBHOOK_POLL_INTERVAL": "3600",
         **overrides,
     }
 

@@ -407,6 +407,15 @@ HAND_MADE = {
     "production without a data key": ({"env": "production"}, "USER_SERVICE_DATA_KEY"),
     "signing algorithm": ({"jwt_algorithm": "HS256"}, "USER_SERVICE_JWT_ALGORITHM"),
     "issuer": ({"issuer": "users.example.com"}, "USER_SERVICE_ISSUER"),
+    "webhook lease within the timeout": (
+        {"webhook_lease": 10.0},
+        "USER_SERVICE_WEBHOOK_LEASE",
+    ),
+    "webhook timeout of 0": ({"webhook_timeout": 0.0}, "USER_SERVICE_WEBHOOK_TIMEOUT"),
+    "negative webhook retry": (
+        {"webhook_retry_delays": (1.0, -5.0)},
+        "USER_SERVICE_WEBHOOK_RETRY_DELAYS",
+    ),
 }
 
 
@@ -424,3 +433,11 @@ def test_settings_changed_with_replace_are_checked_too(tmp_path: Path) -> None:
     settings = settings_from(tmp_path)
     with pytest.raises(SettingsError, match=r"^USER_SERVICE_MAX_DEPTH\b"):
         dataclasses.replace(settings, max_depth=0)
+
+
+def test_webhook_retry_delays_are_seconds_after_each_failure(tmp_path: Path) -> None:
+    assert Settings().webhook_retry_delays == (1, 5, 30, 120, 600, *[3600] * 24)
+    settings = settings_from(tmp_path, WEBHOOK_RETRY_DELAYS="0.5, 2,10")
+    assert settings.webhook_retry_delays == (0.5, 2.0, 10.0)
+    with pytest.raises(SettingsError, match=r"^USER_SERVICE_WEBHOOK_RETRY_DELAYS\b"):
+        settings_from(tmp_path, WEBHOOK_RETRY_DELAYS="1,soon")
