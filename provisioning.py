@@ -14,6 +14,7 @@ from models import (
     ApiKey,
     AuditEvent,
     DuplicateEmail,
+    RelyingParty,
     Role,
     Tenant,
     TenantExists,
@@ -25,6 +26,7 @@ from models.grants import RoleDefinition, RoleGrant, guarded_change
 from models.user import LastAdmin
 from settings import Settings
 from validation import check_sign_up, check_tenant_name, normalize_email
+from validation.relying_party import check_relying_party
 
 DEV_TENANT = "dev"
 
@@ -137,6 +139,18 @@ def add_admin(settings: Settings, tenant: Tenant, email: str, password: str) -> 
         AuditEvent.record(
             tenant, Action.SIGNED_UP, target=admin, detail="ADMIN added by an operator"
         )
+
+
+def set_relying_party(tenant: Tenant, rp_id: str, origins: list[str]) -> RelyingParty:
+    """`tenant set`: the domain the tenant's passkeys are bound to and the page
+    origins that may use them (audited). Raises BadUserInput."""
+    rp_id, origins = check_relying_party(rp_id, origins)
+    party = RelyingParty(rp_id=rp_id, origins=origins)
+    with database.atomic():
+        tenant.set_relying_party(party)
+        detail = f"RP ID {rp_id}, origins {' '.join(origins)} (command line)"
+        AuditEvent.record(tenant, Action.PASSKEY_SETTINGS_CHANGED, detail=detail)
+    return party
 
 
 class RoleRefused(Exception):

@@ -2,7 +2,8 @@
 
 One transaction removes the account; the foreign keys cascade to everything
 tied to it (sessions and their refresh tokens, mailed links, two-factor state,
-role grants and group memberships). Audit events keep only its id. It runs in
+passkeys and their challenges, role grants and group memberships). Audit
+events keep only its id. It runs in
 `guarded_change`: the last holder of `roles:manage` stays.
 """
 

@@ -42,6 +42,7 @@ ONE_PER_DOCUMENT = frozenset(
         "confirmTotp",
         "disableTotp",
         "changePassword",
+        "finishPasskeyLogin",
     }
 )
 # Deep enough for GraphiQL's introspection query (15), not for ofType chains.
