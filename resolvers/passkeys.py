@@ -185,7 +185,8 @@ class Attempt:
     challenge: PasskeyChallenge | None
     passkey: Passkey | None
     owner: User | None
-    account: str  # what a failure counts against
+    account: str  # what a failure counts against...
+    target: User | None  # ...and whose failure it is in the audit log
 
 
 @raises(
@@ -204,7 +205,7 @@ async def finish_passkey_login(
     user = await run(judged, attempt, credential)
     if user is None:
         locked = await context.limits.is_locked(tenant, attempt.account)
-        await run(audit_failure, context, attempt.owner, locked=locked)
+        await run(audit_failure, context, attempt.target, locked=locked)
         raise Unauthenticated(REFUSED)
     await context.limits.unlock(tenant, attempt.account)
     if context.settings.require_verified_email and not user.email_verified:
@@ -220,12 +221,16 @@ def presented(context: Context, challenge_id: str, credential: str) -> Attempt:
     passkey = Passkey.by_credential(context.tenant, credential_id or "")
     owner = User.by_id(context.tenant, passkey.user_id) if passkey else None
     if challenge is not None and challenge.account is not None:
-        account = challenge.account  # the email the login named
+        # The email the login named, and its account if there is one.
+        account = challenge.account
+        target = (
+            User.by_id(context.tenant, challenge.user_id) if challenge.user_id else None
+        )
     elif owner is not None:
-        account = account_key(owner.email)
+        account, target = account_key(owner.email), owner
     else:
-        account = f"passkey {credential_id or '-'}"
-    return Attempt(party, challenge, passkey, owner, account)
+        account, target = f"passkey {credential_id or '-'}", None
+    return Attempt(party, challenge, passkey, owner, account, target)
 
 
 def judged(attempt: Attempt, credential: str) -> User | None:

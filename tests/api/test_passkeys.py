@@ -294,6 +294,8 @@ def test_a_login_with_an_email_takes_no_other_accounts_passkey(
     ann = register(passkey_api, passkey_api.user(ANN))
     register(passkey_api, passkey_api.user(BOB))
     assert_refused(log_in(passkey_api, ann, BOB))
+    [failed] = AuditEvent.select().where(AuditEvent.action == "LOGIN_FAILED")
+    assert failed.target_id == passkey_api.me(passkey_api.token(BOB)).ok()["me"]["id"]
     assert_refused(log_in(passkey_api, ann, "nobody@x.io"))
     assert_refused(log_in(passkey_api, ann, "not an email"))
     log_in(passkey_api, ann, ANN.upper()).ok()
