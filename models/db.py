@@ -5,10 +5,10 @@ Tables bind to `database` at import; nothing connects until `open_database`.
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import psycopg
 from peewee import (
@@ -70,15 +70,35 @@ class BaseModel(Model):
 M = TypeVar("M", bound=Model)
 
 
-def fetch_one(model: type[M], sql: str, *params: object) -> M | None:
-    """One row of `model` from hand-written SQL, where `{p}` marks a parameter.
+def fetch_row(sql: str, *params: object) -> tuple[Any, ...] | None:
+    """One row from hand-written SQL, where `{p}` marks a parameter.
 
     For the queries every request makes: Peewee compiles a query anew on each
-    call (over a hundred nested calls), which was most of the time of `me`.
-    Parameters must already be in database form (`Field.db_value`).
+    call (over a hundred nested calls), and builds models from rows through as
+    many more; that was most of the time of `me`. Parameters must already be in
+    database form (`as_db`); `model_from` turns the row's columns into a model.
     """
-    query = model.raw(sql.replace("{p}", database.param), *params)
-    return next(iter(query), None)
+    cursor = database.execute_sql(sql.replace("{p}", database.param), params)
+    try:
+        return cast(tuple[Any, ...] | None, cursor.fetchone())
+    finally:
+        cursor.close()
+
+
+def columns_of(model: type[Model]) -> str:
+    """The model's columns, in `model_from`'s order, for a SELECT list."""
+    table = model._meta.table_name
+    return ", ".join(f'"{table}".{f.column_name}' for f in model._meta.sorted_fields)
+
+
+def model_from(model: type[M], values: Sequence[object]) -> M:
+    """A model from the values of `columns_of(model)`, as Peewee would make it."""
+    instance = model(__no_default__=True)
+    instance.__data__ = {
+        field.name: None if value is None else field.python_value(value)
+        for field, value in zip(model._meta.sorted_fields, values, strict=True)
+    }
+    return instance
 
 
 def as_db(field: Field, value: object) -> object:

@@ -12,7 +12,15 @@ from uuid import UUID, uuid4
 
 from peewee import AutoField, CharField, DateTimeField, ForeignKeyField, UUIDField
 
-from models.db import BaseModel, as_db, database, fetch_one, utcnow
+from models.db import (
+    BaseModel,
+    as_db,
+    columns_of,
+    database,
+    fetch_row,
+    model_from,
+    utcnow,
+)
 from models.tenant import ApiKey, Tenant
 from models.user import User
 
@@ -142,6 +150,22 @@ def purge_ended_sessions(*, retention: timedelta = timedelta(hours=1)) -> int:
         return RefreshToken.purge(now=now) + Session.purge(ended_before=now - retention)
 
 
+# The user's columns come from the model, never from input.
+LIVE_KEY_AND_USER = (
+    "SELECT api_key.id, api_key.tenant_id, "  # noqa: S608
+    + columns_of(User)
+    + " FROM api_key"
+    ' LEFT JOIN "user" ON "user".id = {p}'
+    ' AND "user".tenant_id = api_key.tenant_id AND "user".active'
+    " AND EXISTS (SELECT 1 FROM session WHERE session.id = {p}"
+    ' AND session.user_id = "user".id AND session.revoked_at IS NULL'
+    " AND session.expires_at > {p})"
+    " AND EXISTS (SELECT 1 FROM signing_key WHERE signing_key.kid = {p}"
+    " AND signing_key.retired_at IS NULL)"
+    " WHERE api_key.digest = {p} AND api_key.revoked_at IS NULL"
+)
+
+
 def live_key_and_user(
     key_digest: str,
     user_id: UUID | None = None,
@@ -155,17 +179,8 @@ def live_key_and_user(
     another tenant's or deactivated, the session ended or is someone else's, or
     the key that signed the token was retired (by any process, a moment ago).
     """
-    row = fetch_one(
-        User,
-        "SELECT api_key.id AS key_id, api_key.tenant_id AS key_tenant_id,"
-        ' "user".* FROM api_key LEFT JOIN "user" ON "user".id = {p}'
-        ' AND "user".tenant_id = api_key.tenant_id AND "user".active'
-        " AND EXISTS (SELECT 1 FROM session WHERE session.id = {p}"
-        ' AND session.user_id = "user".id AND session.revoked_at IS NULL'
-        " AND session.expires_at > {p})"
-        " AND EXISTS (SELECT 1 FROM signing_key WHERE signing_key.kid = {p}"
-        " AND signing_key.retired_at IS NULL)"
-        " WHERE api_key.digest = {p} AND api_key.revoked_at IS NULL",
+    row = fetch_row(
+        LIVE_KEY_AND_USER,
         as_db(User.id, user_id),
         as_db(Session.id, session_id),
         as_db(Session.expires_at, utcnow()),
@@ -174,7 +189,8 @@ def live_key_and_user(
     )
     if row is None:
         return None, None
-    key_columns = vars(row)  # columns that are not the user's fields land here
-    tenant_id = cast(UUID, Tenant.id.python_value(key_columns["key_tenant_id"]))
-    api_key = ApiKey(id=key_columns["key_id"], tenant=Tenant.cached(tenant_id))
-    return api_key, (row if row.id is not None else None)
+    key_id, tenant_id, *user_columns = row
+    tenant = Tenant.cached(cast(UUID, Tenant.id.python_value(tenant_id)))
+    api_key = ApiKey(id=key_id, tenant=tenant)
+    user = model_from(User, user_columns) if user_columns[0] is not None else None
+    return api_key, user

@@ -2,8 +2,6 @@
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
-from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -45,14 +43,14 @@ from resolvers.sessions import logout, logout_all, refresh_session, revoke_sessi
 from resolvers.sign_up import sign_up
 from resolvers.update_profile import update_profile
 from resolvers.users import set_user_active, unlock_account, users
-from schema.document_limits import document_limits
+from schema.document_limits import document_rules
+from schema.documents import Documents
 from schema.error_codes import described
 from schema.permissions import (
     authenticated,
     guards_input_permissions,
     requires_permission,
 )
-from schema.root_fields import RootFields
 from schema.types import (
     AuditEventConnection,
     AuthPayload,
@@ -429,23 +427,19 @@ class UserServiceSchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    extensions: list[object] = [
-        *document_limits(
+    documents = Documents(
+        rules=document_rules(
             max_depth=settings.max_depth,
             max_aliases=settings.max_aliases,
-            max_tokens=settings.max_tokens,
             max_directives=settings.max_directives,
         ),
-        RootFields,
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-    ]
-    if not settings.introspection:
-        extensions.append(DisableIntrospection)
+        max_tokens=settings.max_tokens,
+        introspection=settings.introspection,
+    )
     return UserServiceSchema(
         query=Query,
         mutation=Mutation,
-        extensions=extensions,  # type: ignore[arg-type]
+        extensions=[documents.extension],
         config=StrawberryConfig(
             disable_field_suggestions=not settings.field_suggestions
         ),

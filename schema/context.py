@@ -29,7 +29,7 @@ class Context:
     client_ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None
-    # Set by schema.root_fields once the document is parsed: for logs and metrics.
+    # Set by schema.documents once the document is parsed: for logs and metrics.
     root_fields: str | None = None
     _access: "asyncio.Future[Access] | None" = None
 

@@ -1,11 +1,10 @@
 """Bounds on what one GraphQL document may ask, checked before any resolver runs.
 
-Strawberry's own extensions bound depth, aliases and tokens; the rules here add
-what it lacks: one credential guess per document, a cap on directives, and a
+Strawberry's rules bound depth and aliases, and the parser bounds tokens
+(schema.documents applies them all); the rules here add what they lack: one credential guess per document, a cap on directives, and a
 depth cap that also covers introspection (Strawberry's depth limit skips it).
 """
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import (
@@ -22,13 +21,7 @@ from graphql import (
     ValidationRule,
 )
 from graphql.validation import KnownDirectivesRule, MaxIntrospectionDepthRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    QueryDepthLimiter,
-    SchemaExtension,
-)
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 
 # Each of these checks a secret (a password, a token, a code): one per document,
 # so aliases cannot turn one request into many guesses.
@@ -93,16 +86,6 @@ class KnownDirectivesOnce(KnownDirectivesRule):
     def report_error(self, error: GraphQLError) -> None:
         self.reported.add(self.current)
         super().report_error(error)
-
-
-class DirectiveErrorsOnce(SchemaExtension):
-    def on_validate(self) -> Iterator[None]:
-        rules = self.execution_context.validation_rules
-        self.execution_context.validation_rules = tuple(
-            KnownDirectivesOnce if rule is KnownDirectivesRule else rule
-            for rule in rules
-        )
-        yield
 
 
 def max_directives_rule(limit: int) -> type[ASTValidationRule]:
@@ -170,25 +153,15 @@ def _depth(
     return deepest
 
 
-def document_limits(
-    *, max_depth: int, max_aliases: int, max_tokens: int, max_directives: int
-) -> list[Callable[[], SchemaExtension]]:
-    """Schema extensions as factories: each request gets its own instances.
-
-    The rule classes are made once, here: Strawberry's ValidationCache keys on
-    them, and a depth or alias limiter made per request would make new classes
-    each time, so that no validation would ever be cached.
-    """
-    rules: list[type[ASTValidationRule]] = [
+def document_rules(
+    *, max_depth: int, max_aliases: int, max_directives: int
+) -> list[type[ASTValidationRule]]:
+    """The validation rules of the limits; the token cap applies while parsing."""
+    return [
         *QueryDepthLimiter(max_depth=max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
         OneGuessPerDocument,
         max_directives_rule(max_directives),
         max_total_depth_rule(MAX_INTROSPECTION_DEPTH),
         MaxIntrospectionDepthRule,
-    ]
-    return [
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: AddValidationRules(rules),
-        DirectiveErrorsOnce,
     ]

@@ -7,12 +7,14 @@ line holds the request id, tenant, operation name, outcome, status and duration:
 never the query text, variables, tokens or keys.
 """
 
+import functools
 import itertools
 import logging
 import re
 import time
 import uuid
 
+from prometheus_client import Counter, Histogram
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -94,8 +96,20 @@ def line(
 
 
 def count(entry: dict[str, object], seconds: float) -> None:
-    operation, outcome = str(entry["operation"] or "none"), str(entry["outcome"])
-    REQUESTS.labels(operation, outcome).inc()
-    LATENCY.labels(operation).observe(seconds)
-    if operation == "login":
-        LOGINS.labels(outcome).inc()
+    requests, latency, logins = metrics_of(
+        str(entry["operation"] or "none"), str(entry["outcome"])
+    )
+    requests.inc()
+    latency.observe(seconds)
+    if logins is not None:
+        logins.inc()
+
+
+@functools.lru_cache(maxsize=1024)  # label values come from bounded sets
+def metrics_of(
+    operation: str, outcome: str
+) -> tuple[Counter, Histogram, Counter | None]:
+    """The metrics one request of this operation and outcome counts in, looked
+    up once: finding a labelled child costs more than counting in it."""
+    logins = LOGINS.labels(outcome) if operation == "login" else None
+    return REQUESTS.labels(operation, outcome), LATENCY.labels(operation), logins
