@@ -1,8 +1,9 @@
 """Bounds on what one GraphQL document may ask, checked before any resolver runs.
 
 Strawberry's rules bound depth and aliases, and the parser bounds tokens
-(schema.documents applies them all); the rules here add what they lack: one credential guess per document, a cap on directives, and a
-depth cap that also covers introspection (Strawberry's depth limit skips it).
+(schema.documents applies them all); the rules here add what they lack: one
+credential guess per document, a cap on directives, and a depth cap that also
+covers introspection (Strawberry's depth limit skips it).
 """
 
 from typing import Any
