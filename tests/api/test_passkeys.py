@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from models import AuditEvent, Passkey, PasskeyChallenge, Tenant
+from models import AuditEvent, Passkey, PasskeyChallenge, Tenant, User
 from models.db import utcnow
 from provisioning import set_relying_party
 from tests.api.test_mfa import enroll
@@ -352,6 +352,17 @@ def test_wrong_assertions_count_like_failed_logins(tmp_path: Path) -> None:
         assert log_in(api, authenticator, ANN).error_code == "RATE_LIMITED"
         assert api.login(ANN).error_code == "RATE_LIMITED"  # one count for both
         assert ("ACCOUNT_LOCKED", None) in actions("ACCOUNT_LOCKED")
+
+
+def test_an_unverified_email_is_refused_when_required(tmp_path: Path) -> None:
+    required = {"USER_SERVICE_REQUIRE_VERIFIED_EMAIL": "true"}
+    with app_api(tmp_path, "memory", **required) as api:
+        relying_party()
+        api.sign_up(ANN).ok()
+        User.update(email_verified=True).execute()
+        authenticator = register(api, api.token(ANN))
+        User.update(email_verified=False).execute()
+        assert log_in(api, authenticator).error_code == "EMAIL_NOT_VERIFIED"
 
 
 # ---- concurrency ------------------------------------------------------------------
