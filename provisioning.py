@@ -15,6 +15,7 @@ from models import (
     ApiKey,
     AuditEvent,
     DuplicateEmail,
+    RelyingParty,
     Role,
     Tenant,
     TenantExists,
@@ -27,6 +28,7 @@ from models.user import LastAdmin
 from models.webhook import EVENT_TYPES, WebhookEndpoint
 from settings import Settings
 from validation import check_sign_up, check_tenant_name, normalize_email
+from validation.relying_party import check_relying_party
 from webhooks.signing import new_secret
 
 DEV_TENANT = "dev"
@@ -151,6 +153,18 @@ def add_webhook(
     sealed = seal(secret, key=str(settings.data_key))
     wanted = list(dict.fromkeys(event_types)) or list(EVENT_TYPES)
     return WebhookEndpoint.add(tenant, url, wanted, sealed), secret
+
+
+def set_relying_party(tenant: Tenant, rp_id: str, origins: list[str]) -> RelyingParty:
+    """`tenant set`: the domain the tenant's passkeys are bound to and the page
+    origins that may use them (audited). Raises BadUserInput."""
+    rp_id, origins = check_relying_party(rp_id, origins)
+    party = RelyingParty(rp_id=rp_id, origins=origins)
+    with database.atomic():
+        tenant.set_relying_party(party)
+        detail = f"RP ID {rp_id}, origins {' '.join(origins)} (command line)"
+        AuditEvent.record(tenant, Action.PASSKEY_SETTINGS_CHANGED, detail=detail)
+    return party
 
 
 class RoleRefused(Exception):

@@ -3,6 +3,7 @@
 python server.py [serve] [--host H] [--port P] [--workers N]
 python server.py tenant create NAME [--admin-email E] | tenant list
 python server.py tenant add-admin NAME EMAIL
+python server.py tenant set NAME --webauthn-rp-id DOMAIN --webauthn-origin ORIGIN …
 python server.py key create TENANT | key list TENANT | key revoke KEY_ID
 python server.py audit TENANT [--action A] [--limit N]
 python server.py role list TENANT | role grant TENANT EMAIL ROLE | role revoke …
@@ -48,6 +49,7 @@ from provisioning import (
     revoke_api_key,
     revoke_role_as_operator,
     roles_with_holders,
+    set_relying_party,
 )
 from settings import PREFIX, Settings, SettingsError, is_port
 from validation import check_tenant_name
@@ -149,6 +151,19 @@ def parser() -> argparse.ArgumentParser:
     )
     add_admin.add_argument("name")
     add_admin.add_argument("email")
+    settings = tenant_commands.add_parser(
+        "set", help="change a tenant's settings: its passkeys' relying party"
+    )
+    settings.add_argument("name")
+    settings.add_argument(
+        "--webauthn-rp-id", required=True, help="the domain passkeys are bound to"
+    )
+    settings.add_argument(
+        "--webauthn-origin",
+        action="append",
+        required=True,
+        help="a page origin that may use them (repeat for more)",
+    )
     key = commands.add_parser("key", help="manage a tenant's API keys")
     key_commands = key.add_subparsers(dest="action", required=True)
     key_commands.add_parser("create", help="create a key, print it").add_argument(
@@ -385,6 +400,8 @@ def manage_tenants(settings: Settings, args: argparse.Namespace) -> int:
         return list_tenants()
     if args.action == "add-admin":
         return add_tenant_admin(settings, args.name, args.email)
+    if args.action == "set":
+        return set_tenant(args.name, args.webauthn_rp_id, args.webauthn_origin)
     return create_tenant(settings, args.name, args.admin_email)
 
 
@@ -428,6 +445,19 @@ def add_tenant_admin(settings: Settings, name: str, email: str) -> int:
     except BadUserInput as error:
         raise Refusal(admin_problems(error)) from None
     print(f"added ADMIN {email} to tenant {name!r}")
+    return 0
+
+
+def set_tenant(name: str, rp_id: str, origins: list[str]) -> int:
+    tenant = existing_tenant(name)
+    try:
+        party = set_relying_party(tenant, rp_id, origins)
+    except BadUserInput as error:
+        raise Refusal("; ".join(error.fields.values())) from None
+    print(
+        f"tenant {name!r}: passkeys for RP ID {party.rp_id} from "
+        f"{', '.join(party.origins)}"
+    )
     return 0
 
 

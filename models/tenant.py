@@ -1,5 +1,6 @@
 """Tenants and their API keys: only a SHA-256 digest of each key is stored."""
 
+from dataclasses import dataclass
 from typing import Self
 from uuid import UUID, uuid4
 
@@ -9,6 +10,7 @@ from peewee import (
     DateTimeField,
     ForeignKeyField,
     IntegrityError,
+    TextField,
     UUIDField,
 )
 
@@ -19,14 +21,25 @@ class TenantExists(Exception):
     """A tenant with this name exists already."""
 
 
+@dataclass(frozen=True)
+class RelyingParty:
+    """Whom a tenant's passkeys are bound to: its domain and the page origins."""
+
+    rp_id: str
+    origins: list[str]
+
+
 class Tenant(BaseModel):
     id = UUIDField(primary_key=True, default=uuid4)
     name = CharField(max_length=100, unique=True)
     created_at = DateTimeField(default=utcnow)
+    webauthn_rp_id = CharField(max_length=253, null=True)
+    webauthn_origins = TextField(null=True)  # separated by spaces
 
     @classmethod
     def cached(cls, tenant_id: UUID) -> "Tenant":
-        """The tenant, read once per process: tenants never change or go away."""
+        """The tenant, read once per process: tenants never go away and their
+        names never change (passkey settings do: see relying_party)."""
         tenant = _tenants.get(tenant_id)
         if tenant is None:
             tenant = _tenants[tenant_id] = cls.get(cls.id == tenant_id)
@@ -43,6 +56,22 @@ class Tenant(BaseModel):
     @classmethod
     def by_id(cls, tenant_id: UUID) -> Self | None:
         return cls.get_or_none(cls.id == tenant_id)
+
+    @classmethod
+    def relying_party(cls, tenant_id: UUID) -> RelyingParty | None:
+        """The tenant's passkey settings, read afresh: `tenant set` may have
+        changed them while the service runs. None until they are set."""
+        tenant = cls.get_or_none(cls.id == tenant_id)
+        if tenant is None or not tenant.webauthn_rp_id:
+            return None
+        origins = (tenant.webauthn_origins or "").split()
+        return RelyingParty(rp_id=tenant.webauthn_rp_id, origins=origins)
+
+    def set_relying_party(self, party: RelyingParty) -> None:
+        model = type(self)
+        model.update(
+            webauthn_rp_id=party.rp_id, webauthn_origins=" ".join(party.origins)
+        ).where(model.id == self.id).execute()
 
     @classmethod
     def add(cls, name: str) -> Self:

@@ -2,9 +2,9 @@
 
 One transaction removes the account; the foreign keys cascade to everything
 tied to it (sessions and their refresh tokens, mailed links, two-factor state,
-role grants and group memberships). Audit events, and the webhook events not
-yet purged, keep only its id. It runs in `guarded_change`: the last holder of
-`roles:manage` stays.
+passkeys and their challenges, role grants and group memberships). Audit
+events, and the webhook events not yet purged, keep only its id. It runs in
+`guarded_change`: the last holder of `roles:manage` stays.
 """
 
 from typing import Annotated

@@ -11,7 +11,7 @@ from typing import Any
 from strawberry import Info
 
 from errors import Unauthenticated, raises
-from models import AuditEvent, EmailToken, RecoveryCode, Session, User
+from models import AuditEvent, EmailToken, Passkey, RecoveryCode, Session, User
 from models.workers import run
 from schema.context import Context
 
@@ -46,6 +46,7 @@ def stored_about(user: User) -> dict[str, Any]:
                 "enabledAt": totp_since(user, events),
             },
             "recoveryCodesLeft": RecoveryCode.unused_count(user),
+            "passkeys": [passkey_of(passkey) for passkey in Passkey.of_user(user.id)],
         },
         "pendingLinks": [link_of(link) for link in EmailToken.pending_of(user)],
         "auditEvents": events,
@@ -83,6 +84,16 @@ def session_of(session: Session) -> dict[str, Any]:
         "endedAt": stamp(session.revoked_at),
         "userAgent": session.user_agent,
         "ip": session.ip,
+    }
+
+
+def passkey_of(passkey: Passkey) -> dict[str, Any]:
+    """Its name and dates: never the credential id or key."""
+    return {
+        "id": str(passkey.id),
+        "name": passkey.name,
+        "createdAt": stamp(passkey.created_at),
+        "lastUsedAt": stamp(passkey.last_used_at),
     }
 
 

@@ -16,6 +16,13 @@ from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
 from resolvers.my_data import my_data
+from resolvers.passkeys import (
+    finish_passkey_login,
+    finish_passkey_registration,
+    remove_passkey,
+    start_passkey_login,
+    start_passkey_registration,
+)
 from resolvers.recovery import (
     request_email_verification,
     request_password_reset,
@@ -51,6 +58,8 @@ from schema.types import (
     AuditEventConnection,
     AuthPayload,
     GroupType,
+    PasskeyChallengeType,
+    PasskeyType,
     PasswordPolicyType,
     RoleDefinitionType,
     TotpEnrollment,
@@ -289,6 +298,44 @@ class Mutation:
             "its sessions end.",
         ),
         extensions=requires_permission("mfa:reset"),
+    )
+    start_passkey_registration: PasskeyChallengeType = strawberry.field(
+        resolver=start_passkey_registration,
+        description=described(
+            start_passkey_registration,
+            "Begin adding a passkey to the caller's account: options for "
+            "navigator.credentials.create().",
+        ),
+        extensions=authenticated(),
+    )
+    finish_passkey_registration: PasskeyType = strawberry.field(
+        resolver=finish_passkey_registration,
+        description=described(
+            finish_passkey_registration,
+            "Store the passkey the browser created, once it verifies.",
+        ),
+        extensions=authenticated(),
+    )
+    start_passkey_login: PasskeyChallengeType = strawberry.field(
+        resolver=start_passkey_login,
+        description=described(
+            start_passkey_login,
+            "Begin a passkey login, for one account (email) or any (discoverable): "
+            "options for navigator.credentials.get(). Needs only the API key.",
+        ),
+    )
+    finish_passkey_login: AuthPayload = strawberry.field(
+        resolver=finish_passkey_login,
+        description=described(
+            finish_passkey_login,
+            "Log in with the browser's assertion: a whole login, two-factor "
+            "included (no MFA_REQUIRED). Failures count like failed logins.",
+        ),
+    )
+    remove_passkey: bool = strawberry.field(
+        resolver=remove_passkey,
+        description=described(remove_passkey, "Delete one of the caller's passkeys."),
+        extensions=authenticated(),
     )
     set_user_active: UserType = strawberry.field(
         resolver=set_user_active,

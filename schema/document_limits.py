@@ -36,6 +36,7 @@ ONE_PER_DOCUMENT = frozenset(
         "confirmTotp",
         "disableTotp",
         "changePassword",
+        "finishPasskeyLogin",
     }
 )
 # Deep enough for GraphiQL's introspection query (15), not for ofType chains.

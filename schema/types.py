@@ -9,7 +9,7 @@ from strawberry import Info
 
 from auth.permissions import grants_of
 from auth.tokens import Grants
-from models import AuditEvent, Role, Session, User
+from models import AuditEvent, Passkey, Role, Session, User
 from models.grants import Access, UserGroup, access_of
 from models.workers import run
 from resolvers.pagination import check_page_size, cursor_of, key_of
@@ -47,6 +47,43 @@ class SessionType:
         )
 
 
+@strawberry.type(name="Passkey", description="A WebAuthn credential of the account.")
+class PasskeyType:
+    id: strawberry.ID = strawberry.field(description="Pass to removePasskey.")
+    name: str | None = strawberry.field(description="What the user called it.")
+    created_at: datetime = strawberry.field(description="When it was registered.")
+    last_used_at: datetime | None = strawberry.field(
+        description="Its last login; null before the first."
+    )
+
+    @classmethod
+    def from_row(cls, passkey: Passkey) -> Self:
+        used = passkey.last_used_at
+        return cls(
+            id=strawberry.ID(str(passkey.id)),
+            name=passkey.name,
+            created_at=_utc(passkey.created_at),
+            last_used_at=_utc(used) if used else None,
+        )
+
+
+@strawberry.type(
+    name="PasskeyChallenge",
+    description="A WebAuthn ceremony begun: finish it within 5 minutes.",
+)
+class PasskeyChallengeType:
+    challenge_id: str = strawberry.field(
+        description="Pass to the finish mutation; single use."
+    )
+    options: str = strawberry.field(
+        description=(
+            "The JSON of the publicKey member for navigator.credentials (WebAuthn "
+            "Level 3 JSON form): PublicKeyCredential.parseCreationOptionsFromJSON "
+            "or parseRequestOptionsFromJSON reads it."
+        )
+    )
+
+
 @strawberry.type(name="User", description="An account of the caller's tenant.")
 class UserType:
     id: strawberry.ID = strawberry.field(description="Stable and opaque.")
@@ -82,6 +119,19 @@ class UserType:
         current = info.context.session_id
         sessions = await run(Session.live_of, UUID(self.id))
         return [SessionType.from_row(session, current=current) for session in sessions]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # with extensions=
+        description=(
+            "Its passkeys, oldest first. Only the account itself or an ADMIN of "
+            "its tenant may read them; others get FORBIDDEN."
+        ),
+        extensions=self_or_reader(),
+    )
+    async def passkeys(self) -> list[PasskeyType]:
+        return [
+            PasskeyType.from_row(row)
+            for row in await run(Passkey.of_user, UUID(self.id))
+        ]
 
     @classmethod
     def from_row(cls, user: User) -> Self:

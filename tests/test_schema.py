@@ -85,4 +85,11 @@ def test_user_type_exposes_no_secret_or_tenant_field() -> None:
         "roles",
         "permissions",
         "groups",
+        "passkeys",
     }
+
+
+def test_passkey_type_exposes_no_credential_id_or_key() -> None:
+    passkey_type = build_schema(Settings())._schema.type_map["Passkey"]
+    fields = set(passkey_type.fields)  # type: ignore[attr-defined]
+    assert fields == {"id", "name", "createdAt", "lastUsedAt"}
