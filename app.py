@@ -25,6 +25,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
 from auth.middleware import ApiKeyMiddleware
+from auth.oidc import OidcClient
 from auth.rate_limits import RateLimits
 from mail import Mailer
 from models.db import close_database, migrate, open_database
@@ -77,6 +78,7 @@ def create_app(settings: Settings) -> Starlette:
         limits=limits,
         mailer=mailer,
         keys=keys,
+        oidc=OidcClient(),
     )
 
     @contextlib.asynccontextmanager

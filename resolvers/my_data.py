@@ -11,7 +11,14 @@ from typing import Any
 from strawberry import Info
 
 from errors import Unauthenticated, raises
-from models import AuditEvent, EmailToken, RecoveryCode, Session, User
+from models import (
+    AuditEvent,
+    EmailToken,
+    ExternalIdentity,
+    RecoveryCode,
+    Session,
+    User,
+)
 from models.workers import run
 from schema.context import Context
 
@@ -40,13 +47,16 @@ def stored_about(user: User) -> dict[str, Any]:
         "profile": profile_of(user),
         "sessions": [session_of(session) for session in Session.all_of(user)],
         "factors": {
-            "password": True,
+            "password": user.has_password,
             "totp": {
                 "enabled": user.mfa_enabled,
                 "enabledAt": totp_since(user, events),
             },
             "recoveryCodesLeft": RecoveryCode.unused_count(user),
         },
+        "externalIdentities": [
+            identity_of(identity) for identity in ExternalIdentity.of_user(user)
+        ],
         "pendingLinks": [link_of(link) for link in EmailToken.pending_of(user)],
         "auditEvents": events,
     }
@@ -83,6 +93,15 @@ def session_of(session: Session) -> dict[str, Any]:
         "endedAt": stamp(session.revoked_at),
         "userAgent": session.user_agent,
         "ip": session.ip,
+    }
+
+
+def identity_of(identity: ExternalIdentity) -> dict[str, Any]:
+    return {
+        "provider": identity.provider.name,
+        "subject": identity.subject,
+        "email": identity.email,
+        "linkedAt": stamp(identity.linked_at),
     }
 
 

@@ -11,6 +11,13 @@ from resolvers.audit_log import audit_log
 from resolvers.change_password import change_password
 from resolvers.delete_account import delete_account, delete_user
 from resolvers.email_change import confirm_email_change, request_email_change
+from resolvers.external_login import (
+    complete_external_login,
+    identity_providers,
+    start_external_link,
+    start_external_login,
+    unlink_external_identity,
+)
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
@@ -49,7 +56,9 @@ from schema.root_fields import RootFields
 from schema.types import (
     AuditEventConnection,
     AuthPayload,
+    ExternalLoginStart,
     GroupType,
+    IdentityProviderType,
     PasswordPolicyType,
     RoleDefinitionType,
     TotpEnrollment,
@@ -114,6 +123,14 @@ class Query:
             "or token.",
         ),
         extensions=authenticated(),
+    )
+    identity_providers: list[IdentityProviderType] = strawberry.field(
+        resolver=identity_providers,
+        description=described(
+            identity_providers,
+            "The tenant's OpenID Connect providers, for the login page's buttons. "
+            "Needs only the API key.",
+        ),
     )
     password_policy: PasswordPolicyType = strawberry.field(
         resolver=password_policy,
@@ -244,6 +261,41 @@ class Mutation:
             "holder of roles:manage cannot be deleted.",
         ),
         extensions=requires_permission("users:write"),
+    )
+    start_external_login: ExternalLoginStart = strawberry.field(
+        resolver=start_external_login,
+        description=described(
+            start_external_login,
+            "Begin a sign-in through the tenant's identity provider: send the "
+            "browser to authorizationUrl (authorization code flow with PKCE).",
+        ),
+    )
+    start_external_link: ExternalLoginStart = strawberry.field(
+        resolver=start_external_link,
+        description=described(
+            start_external_link,
+            "Like startExternalLogin, to link the provider's account to the "
+            "caller's; finish with completeExternalLogin and the same access token.",
+        ),
+        extensions=authenticated(),
+    )
+    complete_external_login: AuthPayload = strawberry.field(
+        resolver=complete_external_login,
+        description=described(
+            complete_external_login,
+            "Finish a sign-in (or link) with the code and state the provider sent "
+            "back. The state works once, for 10 minutes. An account with the same "
+            "email is linked only when both sides have it verified.",
+        ),
+    )
+    unlink_external_identity: UserType = strawberry.field(
+        resolver=unlink_external_identity,
+        description=described(
+            unlink_external_identity,
+            "Unlink the caller's identity of this provider. An account without a "
+            "password keeps its last one until it sets a password.",
+        ),
+        extensions=authenticated(),
     )
     enroll_totp: TotpEnrollment = strawberry.field(
         resolver=enroll_totp,
