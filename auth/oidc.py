@@ -39,8 +39,9 @@ ALGORITHMS = (
 )
 TIMEOUT = 5.0  # the contract's deadline for a dependency
 METADATA_TTL = 3600.0
-# A token signed with a key we do not know refetches the keys, at most this often.
-KEYS_REFRESH_SECONDS = 10.0
+# A token signed with a key we do not know refetches the keys (the provider
+# rotated them), at most once a second per provider.
+KEYS_REFRESH_SECONDS = 1.0
 CLOCK_LEEWAY = 60
 NOT_VALID = "The identity provider's token is not valid."
 NO_ANSWER = "The identity provider does not answer; try again later."
