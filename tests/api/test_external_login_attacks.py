@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,11 @@ from tests.identity_providers import (
     running_hostile_issuer,
     s256,
 )
+from tests.races import at_once, codes
 
 Claims = dict[str, Any]
+# Far past the 2-second deadline these tests run with; only a hang reaches it.
+HANG_SECONDS = 60
 
 
 @pytest.fixture
@@ -180,8 +184,42 @@ def environ(tmp_path: Path) -> dict[str, str]:
 def test_a_provider_that_never_answers_is_service_unavailable_in_time(
     api: Api,
 ) -> None:
-    with hanging_issuer() as url:
+    with hanging_issuer() as url, ThreadPoolExecutor(1) as pool:
         provider = register(api, url)
-        result = api.gql(START, {"provider": provider, "uri": APP_CALLBACK})
+        answer = pool.submit(
+            api.gql, START, {"provider": provider, "uri": APP_CALLBACK}
+        )
+        # Bounded, so a regression fails here instead of hanging the suite.
+        result = answer.result(timeout=HANG_SECONDS)
     assert result.error_code == "SERVICE_UNAVAILABLE", result.body
     assert result.status == 503
+
+
+def start_at(api: Api, hostile: HostileIssuer) -> dict[str, str]:
+    """A login started at the hostile issuer, which accepts any code any number
+    of times: only the service's own state check stands in the way of a replay."""
+    provider = register(api, hostile.url)
+    started = api.gql(START, {"provider": provider, "uri": APP_CALLBACK}).ok()
+    sent = query_of(started["startExternalLogin"]["authorizationUrl"])
+    hostile.claims = hostile.good_claims(client_id=CONFIDENTIAL, nonce=sent["nonce"])
+    return sent
+
+
+def test_a_replayed_state_is_refused_even_where_the_code_would_work_again(
+    api: Api, hostile: HostileIssuer
+) -> None:
+    sent = start_at(api, hostile)
+    complete = {"code": "any-code", "state": sent["state"]}
+    api.gql(COMPLETE, complete).ok()
+    assert api.gql(COMPLETE, complete).error_code == "UNAUTHENTICATED"
+    assert len(hostile.token_requests) == 1  # the replay never reached the provider
+
+
+def test_one_state_completed_by_many_at_once_lets_exactly_one_through(
+    api: Api, hostile: HostileIssuer
+) -> None:
+    sent = start_at(api, hostile)
+    complete = {"code": "any-code", "state": sent["state"]}
+    results = at_once([lambda: api.gql(COMPLETE, complete)] * 12)
+    assert codes(results) == {None: 1, "UNAUTHENTICATED": 11}
+    assert len(hostile.token_requests) == 1
