@@ -185,7 +185,18 @@ class ExternalIdentity(BaseModel):
 
     @classmethod
     def find(cls, provider: IdentityProvider, subject: str) -> Self | None:
-        return cls.get_or_none((cls.provider == provider) & (cls.subject == subject))
+        """The tenant's identity (issuer, subject), through any of its providers
+        of this issuer."""
+        query = (
+            cls.select()
+            .join(IdentityProvider)
+            .where(
+                (IdentityProvider.tenant == provider.tenant_id)
+                & (IdentityProvider.issuer == provider.issuer)
+                & (cls.subject == subject)
+            )
+        )
+        return query.first()  # type: ignore[no-any-return]
 
     @classmethod
     def of_user(cls, user: User | UUID) -> list[Self]:

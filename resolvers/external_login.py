@@ -73,7 +73,11 @@ async def identity_providers(info: Info[Context, None]) -> list[IdentityProvider
     return [IdentityProviderType.from_row(provider) for provider in providers]
 
 
-@raises((NotFound, "no such provider"), (BadUserInput, "unregistered redirectUri"))
+@raises(
+    (NotFound, "no such provider"),
+    (BadUserInput, "unregistered redirectUri"),
+    RateLimited,
+)
 async def start_external_login(
     info: Info[Context, None], provider: ProviderId, redirect_uri: RedirectUri
 ) -> ExternalLoginStart:
@@ -84,6 +88,7 @@ async def start_external_login(
     Unauthenticated,
     (NotFound, "no such provider"),
     (BadUserInput, "unregistered redirectUri"),
+    RateLimited,
 )
 async def start_external_link(
     info: Info[Context, None], provider: ProviderId, redirect_uri: RedirectUri

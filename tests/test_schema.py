@@ -85,4 +85,5 @@ def test_user_type_exposes_no_secret_or_tenant_field() -> None:
         "roles",
         "permissions",
         "groups",
+        "externalIdentities",
     }

@@ -114,7 +114,7 @@ def test_a_token_signed_with_a_foreign_key_claiming_its_kid_is_unauthenticated(
     api: Api, hostile: HostileIssuer
 ) -> None:
     hostile.signed_with = RSAKey.generate_key(
-        2048, parameters={"kid": hostile.key.kid}, private=True
+        2048, parameters={"kid": str(hostile.key.kid)}, private=True
     )
     assert attempt(api, hostile, lambda claims: claims).error_code == (
         "UNAUTHENTICATED"
