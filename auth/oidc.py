@@ -29,6 +29,7 @@ from joserfc.jwk import KeySet
 
 from dependencies import time_left
 from errors import ServiceError, ServiceUnavailable, Unauthenticated
+from validation import url_problem
 
 log = logging.getLogger("user_service.oidc")
 SCOPES = "openid email profile"
@@ -43,6 +44,7 @@ METADATA_TTL = 3600.0
 # rotated them), at most once a second per provider.
 KEYS_REFRESH_SECONDS = 1.0
 CLOCK_LEEWAY = 60
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 NOT_VALID = "The identity provider's token is not valid."
 NO_ANSWER = "The identity provider does not answer; try again later."
 
@@ -156,9 +158,12 @@ class OidcClient:
         well_known = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
         metadata = await _json(client, well_known)
         # OpenID Connect Discovery 4.3: the document speaks for this issuer only.
-        names = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+        # Its endpoints are https:// (http:// on loopback only): a document
+        # cannot point the service at a plain-text or internal address.
+        endpoints = [metadata.get(name) for name in ENDPOINTS]
         if metadata.get("issuer") != issuer or not all(
-            isinstance(metadata.get(name), str) for name in names
+            isinstance(url, str) and url_problem(url, redirect=True) is None
+            for url in endpoints
         ):
             raise _broken(issuer, "its discovery document does not fit its issuer")
         self._metadata[issuer] = (metadata, time.monotonic())

@@ -130,7 +130,7 @@ async def start(
     (MfaRequired, "the account has TOTP on"),
     (EmailTaken, "an account with the email exists but cannot be linked"),
     (NotFound, "no account, and the provider allows no sign-up"),
-    (EmailNotVerified, "a sign-up whose email the provider has not verified"),
+    (EmailNotVerified, "the email is not verified on the provider, or here"),
     (Forbidden, "the identity is linked to another account"),
     BadUserInput,
     RateLimited,
@@ -166,6 +166,8 @@ async def complete_external_login(
     user = await run(account_for, context, provider, identity, link_to=link_to)
     if not user.active:
         raise Unauthenticated("This account is deactivated.")
+    if context.settings.require_verified_email and not user.email_verified:
+        raise EmailNotVerified()
     if user.mfa_enabled:
         mfa_token = new_token()
         await run(MfaChallenge.open, user, digest(mfa_token))

@@ -153,6 +153,10 @@ class HostileIssuer:
     signed_with: RSAKey | None = None
     token_requests: list[dict[str, str]] = field(default_factory=list)
     jwks_requests: int = 0
+    discovery_requests: int = 0
+    # The discovery document: overrides of its fields, or a redirect elsewhere.
+    metadata: dict[str, Any] = field(default_factory=dict)
+    discovery_redirect: str | None = None
 
     def id_token(self) -> str:
         header = {"alg": "RS256", "kid": self.key.kid, **self.header}
@@ -176,12 +180,20 @@ def _handler(issuer: HostileIssuer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/.well-known/openid-configuration":
+                issuer.discovery_requests += 1
+                if issuer.discovery_redirect:
+                    self.send_response(302)
+                    self.send_header("location", issuer.discovery_redirect)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 self._json(
                     {
                         "issuer": issuer.url,
                         "authorization_endpoint": f"{issuer.url}/authorize",
                         "token_endpoint": f"{issuer.url}/token",
                         "jwks_uri": f"{issuer.url}/jwks",
+                        **issuer.metadata,
                     }
                 )
             elif self.path == "/jwks":

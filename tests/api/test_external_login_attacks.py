@@ -223,3 +223,33 @@ def test_one_state_completed_by_many_at_once_lets_exactly_one_through(
     results = at_once([lambda: api.gql(COMPLETE, complete)] * 12)
     assert codes(results) == {None: 1, "UNAUTHENTICATED": 11}
     assert len(hostile.token_requests) == 1
+
+
+def test_a_redirect_from_the_issuer_is_not_followed(
+    api: Api, hostile: HostileIssuer
+) -> None:
+    with running_hostile_issuer() as elsewhere:
+        hostile.discovery_redirect = f"{elsewhere.url}/.well-known/openid-configuration"
+        provider = register(api, hostile.url)
+        result = api.gql(START, {"provider": provider, "uri": APP_CALLBACK})
+        assert result.error_code == "SERVICE_UNAVAILABLE", result.body
+        assert (hostile.discovery_requests, elsewhere.discovery_requests) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {"issuer": "https://accounts.example"},
+        {"token_endpoint": "http://10.0.0.1/token"},
+        {"jwks_uri": "file:///etc/passwd"},
+    ],
+    ids=["another-issuer", "plain-http-elsewhere", "file-url"],
+)
+def test_a_discovery_document_that_does_not_fit_is_not_used(
+    api: Api, hostile: HostileIssuer, metadata: dict[str, str]
+) -> None:
+    hostile.metadata = metadata
+    provider = register(api, hostile.url)
+    result = api.gql(START, {"provider": provider, "uri": APP_CALLBACK})
+    assert result.error_code == "SERVICE_UNAVAILABLE", result.body
+    assert hostile.token_requests == []
