@@ -18,6 +18,10 @@ from resolvers.external_login import (
     start_external_login,
     unlink_external_identity,
 )
+from resolvers.identity_providers import (
+    add_identity_provider,
+    remove_identity_provider,
+)
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
@@ -296,6 +300,24 @@ class Mutation:
             "password keeps its last one until it sets a password.",
         ),
         extensions=authenticated(),
+    )
+    add_identity_provider: IdentityProviderType = strawberry.field(
+        resolver=add_identity_provider,
+        description=described(
+            add_identity_provider,
+            "Register an OpenID Connect provider for the tenant's sign-in; its "
+            "client secret is sealed at rest and never shown again.",
+        ),
+        extensions=requires_permission("identity-providers:manage"),
+    )
+    remove_identity_provider: bool = strawberry.field(
+        resolver=remove_identity_provider,
+        description=described(
+            remove_identity_provider,
+            "Remove a provider of the tenant; the identities linked through it go "
+            "too (accounts without a password then sign in after a password reset).",
+        ),
+        extensions=requires_permission("identity-providers:manage"),
     )
     enroll_totp: TotpEnrollment = strawberry.field(
         resolver=enroll_totp,

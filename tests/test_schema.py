@@ -48,6 +48,8 @@ PERMISSION_MAP = {
     "deleteGroup": "roles:manage",
     "addToGroup": "roles:manage",
     "removeFromGroup": "roles:manage",
+    "addIdentityProvider": "identity-providers:manage",
+    "removeIdentityProvider": "identity-providers:manage",
 }
 
 

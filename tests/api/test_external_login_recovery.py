@@ -10,7 +10,6 @@ import pytest
 from models import ExternalIdentity
 from tests.api.test_external_login import (
     UNLINK,
-    authorize,
     complete,
     identities,
     register,
@@ -25,7 +24,7 @@ from tests.api.test_recovery import (
     reset_token,
 )
 from tests.conftest import Api
-from tests.identity_providers import running_openid_provider
+from tests.identity_providers import authorize, running_openid_provider
 from tests.mail_server import Inbox, running_inbox
 
 
