@@ -5,10 +5,12 @@ issue 16). The crafted-token attacks are in test_external_login_attacks.py."""
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from peewee import fn
 
-from models import AuditEvent, ExternalIdentity, Tenant, User
+from models import AuditEvent, ExternalIdentity, Session, Tenant, User
 from provisioning import add_identity_provider
 from tests.api.test_mfa import enroll, verify
 from tests.conftest import PASSWORD, Api, Result
@@ -316,3 +318,23 @@ def test_concurrent_completions_of_one_state_let_exactly_one_through(
     back = authorize(start(api, provider), "ann")
     results = at_once([lambda: complete(api, back)] * 8)
     assert codes(results) == {None: 1, "UNAUTHENTICATED": 7}
+
+
+DELETE_ACCOUNT = "mutation($password: String!) { deleteAccount(password: $password) }"
+
+
+def test_an_account_without_password_is_deleted_within_minutes_of_its_login(
+    api: Api, issuer: str
+) -> None:
+    provider = register(api, issuer)
+    stale = sign_in(api, provider, "ann").ok()["completeExternalLogin"]["accessToken"]
+    fresh = sign_in(api, provider, "ann").ok()["completeExternalLogin"]["accessToken"]
+    an_hour_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
+    oldest = Session.select(fn.MIN(Session.created_at)).scalar()
+    Session.update(created_at=an_hour_ago).where(Session.created_at == oldest).execute()
+    refused = api.gql(DELETE_ACCOUNT, {"password": ""}, token=stale)
+    assert refused.error_code == "UNAUTHENTICATED"
+    deleted = api.gql(DELETE_ACCOUNT, {"password": ""}, token=fresh)
+    assert deleted.ok() == {"deleteAccount": True}
+    assert ExternalIdentity.select().count() == 0
+    assert sign_in(api, provider, "ann").ok()  # signs up anew
