@@ -116,7 +116,8 @@ class OidcClient:
                     redirect_uri=redirect_uri,
                     code_verifier=code_verifier,
                 )
-            except (OAuthError, httpx2.HTTPStatusError) as error:
+            # An error answer, or one that is no token object at all.
+            except (OAuthError, httpx2.HTTPStatusError, ValueError, TypeError) as error:
                 raise _refused(error) from None
             id_token = token.get("id_token")
             if not isinstance(id_token, str):

@@ -150,7 +150,7 @@ async def complete_external_login(
     if login is None:
         raise Unauthenticated(USED_STATE)
     link_to = linking_caller(context, login)  # Unauthenticated
-    provider = await run(lambda: login.provider)
+    provider = await run(IdentityProvider.get_by_id, login.provider_id)
     try:
         identity = await context.oidc.identity(
             client_of(context, provider),
@@ -324,7 +324,10 @@ def sign_up(
                 user, provider, subject=identity.subject, email=identity.email
             )
             context.audit(
-                Action.SIGNED_UP, actor=user, target=user, detail=f"{provider.name}"
+                Action.SIGNED_UP,
+                actor=user,
+                target=user,
+                detail=f"through {provider.name}",
             )
     except (DuplicateEmail, AlreadyLinked):  # a racing sign-in made it first
         raise EmailTaken("An account with this email was just made.") from None

@@ -157,6 +157,8 @@ class HostileIssuer:
     # The discovery document: overrides of its fields, or a redirect elsewhere.
     metadata: dict[str, Any] = field(default_factory=dict)
     discovery_redirect: str | None = None
+    # What the token endpoint answers instead of a token: status and body.
+    token_answer: tuple[int, bytes] | None = None
 
     def id_token(self) -> str:
         header = {"alg": "RS256", "kid": self.key.kid, **self.header}
@@ -206,6 +208,14 @@ def _handler(issuer: HostileIssuer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length", "0"))
             form = parse_qs(self.rfile.read(length).decode())
             issuer.token_requests.append({k: v[0] for k, v in form.items()})
+            if issuer.token_answer is not None:
+                status, body = issuer.token_answer
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             token = {"access_token": "x", "token_type": "Bearer"}
             self._json({**token, "id_token": issuer.id_token()})
 

@@ -253,3 +253,33 @@ def test_a_discovery_document_that_does_not_fit_is_not_used(
     result = api.gql(START, {"provider": provider, "uri": APP_CALLBACK})
     assert result.error_code == "SERVICE_UNAVAILABLE", result.body
     assert hostile.token_requests == []
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        ((400, b'{"error": "invalid_grant"}'), "UNAUTHENTICATED"),
+        ((401, b'{"error": "invalid_client"}'), "UNAUTHENTICATED"),
+        ((200, b'{"error": "access_denied"}'), "UNAUTHENTICATED"),
+        ((200, b"[1, 2]"), "UNAUTHENTICATED"),
+        ((200, b"<html>"), "UNAUTHENTICATED"),
+        ((200, b'{"access_token": "x"}'), "UNAUTHENTICATED"),
+        ((503, b"<html>busy</html>"), "SERVICE_UNAVAILABLE"),
+    ],
+    ids=[
+        "invalid-grant",
+        "invalid-client",
+        "error-with-200",
+        "json-list",
+        "not-json",
+        "no-id-token",
+        "outage",
+    ],
+)
+def test_a_token_endpoint_that_refuses_or_fails_answers_a_contract_error(
+    api: Api, hostile: HostileIssuer, answer: tuple[int, bytes], code: str
+) -> None:
+    hostile.token_answer = answer
+    result = attempt(api, hostile, lambda claims: claims)
+    assert result.error_code == code, result.body
+    assert ExternalIdentity.select().count() == 0
