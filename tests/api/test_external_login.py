@@ -338,3 +338,18 @@ def test_an_account_without_password_is_deleted_within_minutes_of_its_login(
     assert deleted.ok() == {"deleteAccount": True}
     assert ExternalIdentity.select().count() == 0
     assert sign_in(api, provider, "ann").ok()  # signs up anew
+
+
+def test_an_identity_linked_to_one_account_is_never_linked_to_another(
+    api: Api, issuer: str
+) -> None:
+    provider = register(api, issuer, allow_sign_up=False)
+    first, second = api.user("first@y.io"), api.user("second@y.io")
+    linked = authorize(start(api, provider, token=first), "bob")
+    complete(api, linked, token=first).ok()
+    again = authorize(start(api, provider, token=second), "bob")
+    assert complete(api, again, token=second).error_code == "FORBIDDEN"
+    assert identities(api, second) == []
+    assert sign_in(api, provider, "bob").ok()["completeExternalLogin"]["user"][
+        "email"
+    ] == ("first@y.io")
