@@ -27,6 +27,7 @@ import tracing
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
 from auth.middleware import ApiKeyMiddleware
+from auth.oidc import OidcClient
 from auth.rate_limits import RateLimits
 from mail import Mailer
 from models.db import close_database, migrate, open_database
@@ -85,6 +86,7 @@ def create_app(
         limits=limits,
         mailer=mailer,
         keys=keys,
+        oidc=OidcClient(),
     )
 
     @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from models import (
     ApiKey,
     AuditEvent,
     DuplicateEmail,
+    IdentityProvider,
     RelyingParty,
     Role,
     Tenant,
@@ -261,3 +262,48 @@ def _tenant_role(tenant: Tenant, name: str) -> RoleDefinition:
             f"role list {tenant.name}"
         )
     return role
+
+
+def add_identity_provider(
+    settings: Settings,
+    tenant: Tenant,
+    *,
+    name: str,
+    issuer: str,
+    client_id: str,
+    client_secret: str | None,
+    redirect_uris: list[str],
+    allow_sign_up: bool,
+) -> IdentityProvider:
+    """Register a tenant's OpenID Connect provider; its secret is sealed at rest.
+
+    Raises ProviderExists when the tenant has one of this name already.
+    """
+    sealed = seal(client_secret, key=str(settings.data_key)) if client_secret else None
+    with database.atomic():
+        provider = IdentityProvider.add(
+            tenant,
+            name=name,
+            issuer=issuer,
+            client_id=client_id,
+            sealed_client_secret=sealed,
+            redirect_uris=redirect_uris,
+            allow_sign_up=allow_sign_up,
+        )
+        AuditEvent.record(
+            tenant, Action.IDENTITY_PROVIDER_ADDED, detail=f"{name} ({issuer})"
+        )
+    return provider
+
+
+def remove_identity_provider(provider_id: str) -> IdentityProvider | None:
+    """Remove a provider; its pending logins and linked identities go with it."""
+    with database.atomic():
+        provider = IdentityProvider.remove(provider_id)
+        if provider is not None:
+            AuditEvent.record(
+                provider.tenant_id,
+                Action.IDENTITY_PROVIDER_REMOVED,
+                detail=f"{provider.name} ({provider.issuer})",
+            )
+    return provider

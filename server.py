@@ -10,6 +10,8 @@ python server.py role list TENANT | role grant TENANT EMAIL ROLE | role revoke �
 python server.py signing-key rotate | signing-key list | signing-key retire KID
 python server.py webhook add TENANT URL [--event TYPE …] | webhook list TENANT
 python server.py webhook remove ID
+python server.py idp add TENANT --name N --issuer URL --client-id ID --redirect-uri U …
+python server.py idp list TENANT | idp remove ID
 python server.py migrate [--status]
 python server.py export-schema
 """
@@ -34,7 +36,16 @@ from peewee import ImproperlyConfigured, InterfaceError, OperationalError
 from app import LOG_CONFIG, configure_logging, prepare_database, schema_sdl
 from auth.key_ring import KeyRing
 from errors import BadUserInput
-from models import Action, ApiKey, AuditEvent, Tenant, TenantExists, User
+from models import (
+    Action,
+    ApiKey,
+    AuditEvent,
+    IdentityProvider,
+    ProviderExists,
+    Tenant,
+    TenantExists,
+    User,
+)
 from models.db import close_database, migrate, migration_status, open_database
 from models.signing_key import SigningKey
 from models.webhook import EVENT_TYPES, WebhookEndpoint
@@ -43,16 +54,18 @@ from provisioning import (
     RoleRefused,
     add_admin,
     add_api_key,
+    add_identity_provider,
     add_webhook,
     grant_role_as_operator,
     new_tenant,
+    remove_identity_provider,
     revoke_api_key,
     revoke_role_as_operator,
     roles_with_holders,
     set_relying_party,
 )
 from settings import PREFIX, Settings, SettingsError, is_port
-from validation import check_tenant_name
+from validation import check_tenant_name, is_clean_text, url_problem
 from web.slow_clients import slow_client_guard
 
 log = logging.getLogger("user_service")
@@ -60,6 +73,10 @@ WEBHOOK_URL_LENGTH = 2000
 NO_PASSWORD = (
     f"no password for the ADMIN: set {PREFIX}ADMIN_PASSWORD, or run this in a "
     "terminal to type it"
+)
+NO_CLIENT_SECRET = (
+    f"no client secret: set {PREFIX}IDP_CLIENT_SECRET, run this in a terminal to "
+    "type it, or register a public client with --public"
 )
 
 
@@ -116,6 +133,8 @@ def run_command(settings: Settings, args: argparse.Namespace) -> int:
             return manage_signing_keys(KeyRing(settings), args)
         if command == "webhook":
             return manage_webhooks(settings, args)
+        if command == "idp":
+            return manage_identity_providers(settings, args)
         return manage_keys(args)
     finally:
         close_database()
@@ -202,6 +221,7 @@ def parser() -> argparse.ArgumentParser:
         "retire", help="stop publishing a key now: its tokens stop working"
     ).add_argument("kid")
     add_webhook_commands(commands)
+    add_idp_commands(commands)
     migrate_command = commands.add_parser(
         "migrate", help="bring the database schema up to date"
     )
@@ -251,6 +271,71 @@ def event_type(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"no event type {text!r}; use one of {', '.join(EVENT_TYPES)}"
         )
+    return text
+
+
+def add_idp_commands(commands: "argparse._SubParsersAction[Parser]") -> None:
+    idp = commands.add_parser(
+        "idp", help="manage a tenant's OpenID Connect identity providers"
+    )
+    idp_commands = idp.add_subparsers(dest="action", required=True)
+    add = idp_commands.add_parser(
+        "add",
+        help=f"register a provider, print its id (secret: {PREFIX}IDP_CLIENT_SECRET)",
+    )
+    add.add_argument("tenant")
+    add.add_argument("--name", required=True, type=provider_name, help="its button")
+    add.add_argument(
+        "--issuer", required=True, type=issuer_url, help="the provider's issuer URL"
+    )
+    add.add_argument("--client-id", required=True, type=client_id)
+    add.add_argument(
+        "--redirect-uri",
+        required=True,
+        action="append",
+        type=redirect_uri,
+        dest="redirect_uris",
+        help="a frontend URL the provider may send the browser back to (repeatable)",
+    )
+    add.add_argument(
+        "--allow-sign-up", action="store_true", help="create unknown users (USER)"
+    )
+    add.add_argument(
+        "--public", action="store_true", help="a public client: no secret, PKCE only"
+    )
+    idp_commands.add_parser("list", help="list a tenant's providers").add_argument(
+        "tenant"
+    )
+    idp_commands.add_parser(
+        "remove", help="remove a provider and every identity linked through it"
+    ).add_argument("provider_id")
+
+
+def issuer_url(text: str) -> str:
+    problem = url_problem(text, redirect=False)
+    if problem:
+        raise argparse.ArgumentTypeError(f"issuer {text!r}: {problem}")
+    return text
+
+
+def redirect_uri(text: str) -> str:
+    problem = url_problem(text, redirect=True)
+    if problem:
+        raise argparse.ArgumentTypeError(f"redirect URI {text!r}: {problem}")
+    return text
+
+
+def provider_name(text: str) -> str:
+    if not 0 < len(text) <= 64 or text != text.strip() or not is_clean_text(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a name is 1 to 64 characters, no spaces at either end"
+        )
+    return text
+
+
+def client_id(text: str) -> str:
+    if not 0 < len(text) <= 500 or not is_clean_text(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a client id")
     return text
 
 
@@ -594,6 +679,62 @@ def manage_roles(args: argparse.Namespace) -> int:
     done = "granted" if args.action == "grant" else "revoked"
     print(f"{done} {args.role} {'to' if done == 'granted' else 'from'} {args.email}")
     return 0
+
+
+def manage_identity_providers(settings: Settings, args: argparse.Namespace) -> int:
+    if args.action == "remove":
+        provider = remove_identity_provider(args.provider_id)
+        if provider is None:
+            raise Refusal(f"no identity provider with id {args.provider_id}")
+        print(f"removed identity provider {provider.name!r} ({provider.id})")
+        return 0
+    tenant = existing_tenant(args.tenant)
+    if args.action == "list":
+        return list_identity_providers(tenant)
+    secret = None if args.public else read_client_secret()
+    try:
+        provider = add_identity_provider(
+            settings,
+            tenant,
+            name=args.name,
+            issuer=args.issuer,
+            client_id=args.client_id,
+            client_secret=secret,
+            redirect_uris=args.redirect_uris,
+            allow_sign_up=args.allow_sign_up,
+        )
+    except ProviderExists:
+        raise Refusal(f"tenant {tenant.name!r} has a provider {args.name!r}") from None
+    kind = "public client" if args.public else "confidential client"
+    print(f"registered {args.name!r} ({kind}) for tenant {tenant.name!r}; its id:")
+    print(provider.id)
+    return 0
+
+
+def list_identity_providers(tenant: Tenant) -> int:
+    print(f"{'id':<36}  {'name':<20} {'sign-up':<8} {'client':<13} issuer")
+    for provider in IdentityProvider.of_tenant(tenant):
+        kind = "confidential" if provider.sealed_client_secret else "public"
+        sign_up = "yes" if provider.allow_sign_up else "no"
+        print(
+            f"{provider.id!s:<36}  {provider.name:<20} {sign_up:<8} {kind:<13} "
+            f"{provider.issuer}"
+        )
+        print(f"{'':<38}redirect URIs: {' '.join(provider.redirect_uri_list)}")
+    return 0
+
+
+def read_client_secret() -> str:
+    """From USER_SERVICE_IDP_CLIENT_SECRET, else typed at the terminal, not echoed."""
+    secret = os.environ.get(f"{PREFIX}IDP_CLIENT_SECRET")
+    if secret is None and has_terminal():
+        try:
+            secret = getpass.getpass("Client secret: ")
+        except (EOFError, KeyboardInterrupt):
+            secret = None
+    if not secret:
+        raise Refusal(NO_CLIENT_SECRET)
+    return secret
 
 
 def show_audit(tenant_name: str, *, action: str | None, limit: int) -> int:

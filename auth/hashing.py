@@ -44,14 +44,15 @@ class PasswordHasher:
         return await self._run(lambda: hash_password(password, cost=self.cost))
 
     async def matches(self, password: str, password_hash: str | None) -> bool:
-        """Check a password; with no hash (unknown email), check a dummy one.
+        """Check a password; with no hash (an unknown email, or an account
+        without a password), check a dummy one.
 
         The dummy check takes as long as a real one, so an unknown email and a
         wrong password cannot be told apart by timing.
         """
         stored = password_hash or self._dummy_hash
         matched = await self._run(lambda: password_matches(password, stored))
-        return matched and password_hash is not None
+        return matched and bool(password_hash)
 
     async def _run(self, work: Callable[[], T]) -> T:
         # A login flood queues here; the wait is ours, not the database's.

@@ -54,6 +54,18 @@ class Session(BaseModel):
         )
 
     @classmethod
+    def began_since(cls, session_id: UUID, user: User, moment: datetime) -> bool:
+        """Whether this live session of `user` was opened (logged in) after
+        `moment`; refreshes do not count."""
+        query = cls.select().where(
+            (cls.id == session_id)
+            & (cls.user == user)
+            & cls.revoked_at.is_null()
+            & (cls.created_at > moment)
+        )
+        return bool(query.exists())
+
+    @classmethod
     def live_of(cls, user: User | UUID) -> list[Self]:
         query = (
             cls.select()

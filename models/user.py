@@ -20,6 +20,10 @@ from models.tenant import Tenant
 from validation import email_key
 
 PROFILE_FIELDS = ("city", "organization", "designation", "mobile")
+# The password hash of an account made by an external sign-up: no password
+# matches it (the hasher checks a dummy hash instead, in the same time), and
+# resetPassword sets a real one.
+NO_PASSWORD = ""
 
 
 class Role(StrEnum):
@@ -66,6 +70,10 @@ class User(BaseModel):
     @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
+
+    @property
+    def has_password(self) -> bool:
+        return self.password_hash != NO_PASSWORD
 
     @property
     def mfa_enabled(self) -> bool:

@@ -23,7 +23,7 @@ from errors import (
 from models import Action, AuditEvent, User
 from models.webhook import WebhookEvent
 from models.workers import run
-from resolvers.login import account_key, password_matches
+from resolvers.login import NOT_PROVEN, PROOF, proves_owner
 from resolvers.roles import guarded
 from resolvers.update_profile import find_in_tenant
 from schema.context import Context
@@ -38,13 +38,14 @@ from validation import check_login_password
 )
 async def delete_account(
     info: Info[Context, None],
-    password: Annotated[str, strawberry.argument(description="Proves it is you.")],
+    password: Annotated[str, strawberry.argument(description=PROOF)],
 ) -> bool:
     context = info.context
     user = context.require_user()
-    check_login_password(password)
-    if not await password_matches(context, account_key(user.email), password, user):
-        raise Unauthenticated("The password is wrong.")
+    if user.has_password:
+        check_login_password(password)
+    if not await proves_owner(context, user, password):
+        raise Unauthenticated(NOT_PROVEN)
     await run(remove, context, user, actor=user)
     return True
 

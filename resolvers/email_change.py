@@ -16,7 +16,7 @@ from errors import BadUserInput, EmailTaken, RateLimited, Unauthenticated, raise
 from mail import compose
 from models import Action, DuplicateEmail, EmailToken, Purpose, Session, User, database
 from models.workers import run
-from resolvers.login import account_key, password_matches
+from resolvers.login import NOT_PROVEN, PROOF, proves_owner
 from resolvers.recovery import USED_LINK, Token, live_token, may_mail
 from schema.context import Context
 from schema.types import UserType
@@ -32,16 +32,17 @@ from validation import check_login_password, normalize_email
 async def request_email_change(
     info: Info[Context, None],
     new_email: Annotated[str, strawberry.argument(description="The address to use.")],
-    password: Annotated[str, strawberry.argument(description="Proves it is you.")],
+    password: Annotated[str, strawberry.argument(description=PROOF)],
 ) -> bool:
     context = info.context
     user = context.require_user()
     email = normalize_email(new_email, field="newEmail")
-    check_login_password(password)
+    if user.has_password:
+        check_login_password(password)
     await context.limits.mail_request(str(context.tenant.id), context.address)
     # A stolen access token must not make guessing the password free.
-    if not await password_matches(context, account_key(user.email), password, user):
-        raise Unauthenticated("The password is wrong.")
+    if not await proves_owner(context, user, password):
+        raise Unauthenticated(NOT_PROVEN)
     token = await run(issue_change, context, user, email)  # EmailTaken
     if await may_mail(context, user):
         mail_change(context, user, email, token)

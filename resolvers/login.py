@@ -1,5 +1,6 @@
 """login: trade an email and password for an access token."""
 
+from datetime import timedelta
 from typing import Annotated
 
 import strawberry
@@ -14,12 +15,25 @@ from errors import (
     Unauthenticated,
     raises,
 )
-from models import Action, MfaChallenge, Tenant, User
+from models import Action, MfaChallenge, Session, Tenant, User
+from models.db import utcnow
 from models.workers import run
 from resolvers.auth_payload import open_session
 from schema.context import Context
 from schema.types import AuthPayload
 from validation import check_login_password, email_key, normalize_email
+
+# How recent the login of an account without a password must be to stand in
+# for it (email change, deletion).
+FRESH_LOGIN = timedelta(minutes=10)
+NOT_PROVEN = (
+    "The password is wrong (an account without one: its external login is over "
+    "10 minutes old; sign in again)."
+)
+PROOF = (
+    "Proves it is you: the password (an account without one: anything, within "
+    "10 minutes of its external login)."
+)
 
 
 @raises(
@@ -70,6 +84,19 @@ async def password_matches(
     locked = await context.limits.is_locked(tenant, account)
     await run(audit_failure, context, user, locked=locked)
     return False
+
+
+async def proves_owner(context: Context, user: User, password: str) -> bool:
+    """The caller's proof that the account is theirs: its password, counted like
+    a login; for an account without one, a fresh login of this very session
+    (only an external login opens one), within FRESH_LOGIN."""
+    if user.has_password:
+        return await password_matches(context, account_key(user.email), password, user)
+    session_id = context.session_id
+    since = utcnow() - FRESH_LOGIN
+    return session_id is not None and await run(
+        Session.began_since, session_id, user, since
+    )
 
 
 def audit_failure(context: Context, user: User | None, *, locked: bool) -> None:

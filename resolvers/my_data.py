@@ -11,7 +11,15 @@ from typing import Any
 from strawberry import Info
 
 from errors import Unauthenticated, raises
-from models import AuditEvent, EmailToken, Passkey, RecoveryCode, Session, User
+from models import (
+    AuditEvent,
+    EmailToken,
+    ExternalIdentity,
+    Passkey,
+    RecoveryCode,
+    Session,
+    User,
+)
 from models.workers import run
 from schema.context import Context
 
@@ -40,7 +48,7 @@ def stored_about(user: User) -> dict[str, Any]:
         "profile": profile_of(user),
         "sessions": [session_of(session) for session in Session.all_of(user)],
         "factors": {
-            "password": True,
+            "password": user.has_password,
             "totp": {
                 "enabled": user.mfa_enabled,
                 "enabledAt": totp_since(user, events),
@@ -48,6 +56,9 @@ def stored_about(user: User) -> dict[str, Any]:
             "recoveryCodesLeft": RecoveryCode.unused_count(user),
             "passkeys": [passkey_of(passkey) for passkey in Passkey.of_user(user.id)],
         },
+        "externalIdentities": [
+            identity_of(identity) for identity in ExternalIdentity.of_user(user)
+        ],
         "pendingLinks": [link_of(link) for link in EmailToken.pending_of(user)],
         "auditEvents": events,
     }
@@ -94,6 +105,15 @@ def passkey_of(passkey: Passkey) -> dict[str, Any]:
         "name": passkey.name,
         "createdAt": stamp(passkey.created_at),
         "lastUsedAt": stamp(passkey.last_used_at),
+    }
+
+
+def identity_of(identity: ExternalIdentity) -> dict[str, Any]:
+    return {
+        "provider": identity.provider.name,
+        "subject": identity.subject,
+        "email": identity.email,
+        "linkedAt": stamp(identity.linked_at),
     }
 
 

@@ -44,6 +44,7 @@ from models import (
     User,
     database,
 )
+from models.identity import LastWayIn, keep_a_way_in, lock_account
 from models.workers import run
 from resolvers.login import account_key, audit_failure, find_account, logged_in
 from schema.context import Context
@@ -52,6 +53,9 @@ from validation import MAX_PROFILE_LENGTH, check_text
 
 NOT_SET_UP = "Passkeys are not set up for this tenant: see `server.py tenant set`."
 REFUSED = "The passkey could not be verified; start again."
+LAST_WAY_IN = (
+    "This is the account's only way in: set a password first (requestPasswordReset)."
+)
 ChallengeId = Annotated[
     str, strawberry.argument(description="challengeId of the start mutation.")
 ]
@@ -259,7 +263,11 @@ def judged(attempt: Attempt, credential: str) -> User | None:
     return owner if passkey.advance(sign_count) else None
 
 
-@raises(Unauthenticated, (NotFound, "the caller has no passkey with this id"))
+@raises(
+    Unauthenticated,
+    (NotFound, "the caller has no passkey with this id"),
+    (Forbidden, "the last way in of an account without a password"),
+)
 async def remove_passkey(
     info: Info[Context, None],
     passkey_id: Annotated[
@@ -279,8 +287,13 @@ def remove(context: Context, user: User, passkey_id: str) -> None:
     except ValueError:
         raise NotFound("You have no passkey with this id.") from None
     with database.atomic():
+        lock_account(user)
         if not Passkey.remove(user, wanted):
             raise NotFound("You have no passkey with this id.")
+        try:
+            keep_a_way_in(user)
+        except LastWayIn:
+            raise Forbidden(LAST_WAY_IN) from None
         context.audit(Action.PASSKEY_REMOVED, actor=user, target=user)
 
 

@@ -3,7 +3,8 @@
 requestPasswordReset always answers true, does the same work whether or not
 the email has an account, and sends nothing but to that account's own inbox.
 A completed reset lifts the account's lock-out; when the email had not been
-verified, it also ends whatever was set up before it (sessions, two-factor):
+verified, it also ends whatever was set up before it (sessions, two-factor,
+linked external identities):
 someone who signed up with another person's address keeps nothing once that
 person takes the account back (account pre-hijacking).
 """
@@ -18,7 +19,15 @@ from strawberry import Info
 from auth.opaque import digest, is_plausible, new_token
 from errors import BadUserInput, RateLimited, Unauthenticated, raises
 from mail import compose
-from models import Action, EmailToken, Purpose, Session, User, database
+from models import (
+    Action,
+    EmailToken,
+    ExternalIdentity,
+    Purpose,
+    Session,
+    User,
+    database,
+)
 from models.workers import run
 from resolvers.login import account_key, find_account
 from resolvers.mfa import turn_off
@@ -77,6 +86,7 @@ def reset(context: Context, found: EmailToken, user: User, password_hash: str) -
             # Whoever set up two-factor before the inbox's owner came may not
             # be that owner: nothing of theirs survives (pre-hijacking).
             turn_off(user, keep=None)
+            ExternalIdentity.remove_all(user)
         user.mark_email_verified()  # the link reached the inbox: it is theirs
         Session.revoke_all(user)
         context.audit(Action.PASSWORD_RESET, actor=user, target=user)

@@ -12,6 +12,17 @@ from resolvers.audit_log import audit_log
 from resolvers.change_password import change_password
 from resolvers.delete_account import delete_account, delete_user
 from resolvers.email_change import confirm_email_change, request_email_change
+from resolvers.external_login import (
+    complete_external_login,
+    identity_providers,
+    start_external_link,
+    start_external_login,
+    unlink_external_identity,
+)
+from resolvers.identity_providers import (
+    add_identity_provider,
+    remove_identity_provider,
+)
 from resolvers.login import login
 from resolvers.me import me, password_policy
 from resolvers.mfa import confirm_totp, disable_totp, enroll_totp, reset_mfa, verify_mfa
@@ -57,7 +68,9 @@ from schema.permissions import (
 from schema.types import (
     AuditEventConnection,
     AuthPayload,
+    ExternalLoginStart,
     GroupType,
+    IdentityProviderType,
     PasskeyChallengeType,
     PasskeyType,
     PasswordPolicyType,
@@ -124,6 +137,14 @@ class Query:
             "or token.",
         ),
         extensions=authenticated(),
+    )
+    identity_providers: list[IdentityProviderType] = strawberry.field(
+        resolver=identity_providers,
+        description=described(
+            identity_providers,
+            "The tenant's OpenID Connect providers, for the login page's buttons. "
+            "Needs only the API key.",
+        ),
     )
     password_policy: PasswordPolicyType = strawberry.field(
         resolver=password_policy,
@@ -254,6 +275,59 @@ class Mutation:
             "holder of roles:manage cannot be deleted.",
         ),
         extensions=requires_permission("users:write"),
+    )
+    start_external_login: ExternalLoginStart = strawberry.field(
+        resolver=start_external_login,
+        description=described(
+            start_external_login,
+            "Begin a sign-in through the tenant's identity provider: send the "
+            "browser to authorizationUrl (authorization code flow with PKCE).",
+        ),
+    )
+    start_external_link: ExternalLoginStart = strawberry.field(
+        resolver=start_external_link,
+        description=described(
+            start_external_link,
+            "Like startExternalLogin, to link the provider's account to the "
+            "caller's; finish with completeExternalLogin and the same access token.",
+        ),
+        extensions=authenticated(),
+    )
+    complete_external_login: AuthPayload = strawberry.field(
+        resolver=complete_external_login,
+        description=described(
+            complete_external_login,
+            "Finish a sign-in (or link) with the code and state the provider sent "
+            "back. The state works once, for 10 minutes. An account with the same "
+            "email is linked only when both sides have it verified.",
+        ),
+    )
+    unlink_external_identity: UserType = strawberry.field(
+        resolver=unlink_external_identity,
+        description=described(
+            unlink_external_identity,
+            "Unlink the caller's identity of this provider. An account without a "
+            "password keeps its last one until it sets a password.",
+        ),
+        extensions=authenticated(),
+    )
+    add_identity_provider: IdentityProviderType = strawberry.field(
+        resolver=add_identity_provider,
+        description=described(
+            add_identity_provider,
+            "Register an OpenID Connect provider for the tenant's sign-in; its "
+            "client secret is sealed at rest and never shown again.",
+        ),
+        extensions=requires_permission("identity-providers:manage"),
+    )
+    remove_identity_provider: bool = strawberry.field(
+        resolver=remove_identity_provider,
+        description=described(
+            remove_identity_provider,
+            "Remove a provider of the tenant; the identities linked through it go "
+            "too (accounts without a password then sign in after a password reset).",
+        ),
+        extensions=requires_permission("identity-providers:manage"),
     )
     enroll_totp: TotpEnrollment = strawberry.field(
         resolver=enroll_totp,

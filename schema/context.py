@@ -8,6 +8,7 @@ from uuid import UUID
 from auth.caller import Caller
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
+from auth.oidc import OidcClient
 from auth.permissions import grants_of
 from auth.rate_limits import RateLimits
 from auth.tokens import Grants
@@ -26,6 +27,7 @@ class Context:
     limits: RateLimits
     mailer: Mailer
     keys: KeyRing
+    oidc: OidcClient
     client_ip: str | None = None
     user_agent: str | None = None
     request_id: str | None = None

@@ -60,3 +60,27 @@ class UpdateProfileInput:
         default=strawberry.UNSET,
         description="7 to 15 digits with an optional leading +.",
     )
+
+
+@strawberry.input(description="An OpenID Connect provider to register for the tenant.")
+class AddIdentityProviderInput:
+    name: str = strawberry.field(
+        description="1 to 64 characters, unique in the tenant: the login button."
+    )
+    issuer: str = strawberry.field(
+        description=(
+            "The provider's issuer URL, as its ID tokens' iss: https:// (http:// only "
+            "for a loopback host)."
+        )
+    )
+    client_id: str = strawberry.field(description="The client id it gave the service.")
+    client_secret: str | None = strawberry.field(
+        default=None,
+        description="Its client secret, sealed at rest; null for a public client.",
+    )
+    redirect_uris: list[str] = strawberry.field(
+        description="The frontend URLs the provider may send the browser back to (1-10)"
+    )
+    allow_sign_up: bool = strawberry.field(
+        default=False, description="Create an account (USER) for an unknown user."
+    )

@@ -9,7 +9,15 @@ from strawberry import Info
 
 from auth.permissions import grants_of
 from auth.tokens import Grants
-from models import AuditEvent, Passkey, Role, Session, User
+from models import (
+    AuditEvent,
+    ExternalIdentity,
+    IdentityProvider,
+    Passkey,
+    Role,
+    Session,
+    User,
+)
 from models.grants import Access, UserGroup, access_of
 from models.workers import run
 from resolvers.pagination import check_page_size, cursor_of, key_of
@@ -84,6 +92,50 @@ class PasskeyChallengeType:
     )
 
 
+@strawberry.type(
+    name="IdentityProvider",
+    description="An OpenID Connect provider the tenant's users may sign in with.",
+)
+class IdentityProviderType:
+    id: strawberry.ID = strawberry.field(
+        description="Pass as `provider` to startExternalLogin."
+    )
+    name: str = strawberry.field(description="For the login page's button.")
+
+    @classmethod
+    def from_row(cls, provider: IdentityProvider) -> Self:
+        return cls(id=strawberry.ID(str(provider.id)), name=provider.name)
+
+
+@strawberry.type(name="ExternalIdentity", description="A provider's account, linked.")
+class ExternalIdentityType:
+    provider: IdentityProviderType = strawberry.field(description="Whose account.")
+    subject: str = strawberry.field(description="The provider's id for it (sub).")
+    email: str | None = strawberry.field(
+        description="The email the provider gave when it was linked."
+    )
+    linked_at: datetime = strawberry.field(description="When it was linked.")
+
+    @classmethod
+    def from_row(cls, identity: ExternalIdentity) -> Self:
+        return cls(
+            provider=IdentityProviderType.from_row(identity.provider),
+            subject=identity.subject,
+            email=identity.email,
+            linked_at=_utc(identity.linked_at),
+        )
+
+
+@strawberry.type(description="Where to send the browser to sign in.")
+class ExternalLoginStart:
+    authorization_url: str = strawberry.field(
+        description=(
+            "The provider's sign-in page; it comes back to redirectUri with `code` "
+            "and `state` for completeExternalLogin (within 10 minutes)."
+        )
+    )
+
+
 @strawberry.type(name="User", description="An account of the caller's tenant.")
 class UserType:
     id: strawberry.ID = strawberry.field(description="Stable and opaque.")
@@ -132,6 +184,17 @@ class UserType:
             PasskeyType.from_row(row)
             for row in await run(Passkey.of_user, UUID(self.id))
         ]
+
+    @strawberry.field(  # type: ignore[untyped-decorator]  # with extensions=
+        description=(
+            "The identity providers' accounts linked to it. Only the account itself "
+            "or a reader of its tenant's users may read them; others get FORBIDDEN."
+        ),
+        extensions=self_or_reader(),
+    )
+    async def external_identities(self) -> list[ExternalIdentityType]:
+        identities = await run(ExternalIdentity.of_user, UUID(self.id))
+        return [ExternalIdentityType.from_row(identity) for identity in identities]
 
     @classmethod
     def from_row(cls, user: User) -> Self:

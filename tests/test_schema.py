@@ -48,6 +48,8 @@ PERMISSION_MAP = {
     "deleteGroup": "roles:manage",
     "addToGroup": "roles:manage",
     "removeFromGroup": "roles:manage",
+    "addIdentityProvider": "identity-providers:manage",
+    "removeIdentityProvider": "identity-providers:manage",
 }
 
 
@@ -86,6 +88,7 @@ def test_user_type_exposes_no_secret_or_tenant_field() -> None:
         "permissions",
         "groups",
         "passkeys",
+        "externalIdentities",
     }
 
 

@@ -4,11 +4,13 @@ Pure functions over values; each raises BadUserInput naming the input field.
 """
 
 import gzip
+import ipaddress
 import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -187,3 +189,36 @@ def clean_profile(values: dict[str, str | None]) -> dict[str, str | None]:
 def common_passwords() -> frozenset[str]:
     with gzip.open(COMMON_PASSWORDS, "rt", encoding="utf-8") as file:
         return frozenset(line.strip().casefold() for line in file if line.strip())
+
+
+def url_problem(url: str, *, redirect: bool) -> str | None:
+    """What is wrong with an issuer (or, with `redirect`, a redirect URI).
+
+    https only; http is allowed for loopback hosts alone (development, tests).
+    An issuer carries no query, fragment or credentials (OpenID Connect
+    Discovery); a redirect URI no fragment (RFC 6749 3.1.2).
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  # raises ValueError for a bad port
+    except ValueError:
+        return "not a URL"
+    if not is_clean_text(url) or " " in url or not host or len(url) > 500:
+        return "not a URL"
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback(host)):
+        return "must be https:// (http:// only for a loopback host)"
+    if parts.fragment or "#" in url or parts.username or parts.password:
+        return "must have no #fragment or user:password@"
+    if parts.query and not redirect:
+        return "must have no ?query"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionResult
 
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
+from auth.oidc import OidcClient
 from auth.rate_limits import RateLimits
 from errors import BadRequest, ServiceUnavailable
 from mail import Mailer
@@ -43,6 +44,7 @@ class GraphQLView(GraphQL[Context, None]):
         limits: RateLimits,
         mailer: Mailer,
         keys: KeyRing,
+        oidc: OidcClient,
     ) -> None:
         super().__init__(
             schema,
@@ -54,6 +56,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.limits = limits
         self.mailer = mailer
         self.keys = keys
+        self.oidc = oidc
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -91,6 +94,7 @@ class GraphQLView(GraphQL[Context, None]):
             limits=self.limits,
             mailer=self.mailer,
             keys=self.keys,
+            oidc=self.oidc,
             client_ip=request.client.host if request.client else None,
             user_agent=request.headers.get("user-agent"),
             request_id=state.request_id,

@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 from uuid import uuid4
 
-import httpx
+import httpx2
 
 from auth.sealing import unseal
 from models.webhook import WebhookDelivery, on_new_event
@@ -38,9 +38,9 @@ class WebhookSender:
         stop_listening = on_new_event(lambda: loop.call_soon_threadsafe(wake.set))
         # Only URLs an operator registered are posted to, and a redirect is an
         # answer like any other non-2xx: never followed to another host.
-        timeout = httpx.Timeout(self.settings.webhook_timeout)
+        timeout = httpx2.Timeout(self.settings.webhook_timeout)
         try:
-            async with httpx.AsyncClient(
+            async with httpx2.AsyncClient(
                 timeout=timeout, follow_redirects=False, trust_env=False
             ) as client:
                 while True:
@@ -54,7 +54,7 @@ class WebhookSender:
         finally:
             stop_listening()
 
-    async def deliver_due(self, client: httpx.AsyncClient) -> int:
+    async def deliver_due(self, client: httpx2.AsyncClient) -> int:
         """Claim what is due and post it; how many were claimed."""
         try:
             claimed = await run(
@@ -70,7 +70,7 @@ class WebhookSender:
         return len(claimed)
 
     async def deliver(
-        self, client: httpx.AsyncClient, delivery: WebhookDelivery
+        self, client: httpx2.AsyncClient, delivery: WebhookDelivery
     ) -> None:
         status = await self.post(client, delivery)
         delivered = status.startswith("2")
@@ -87,7 +87,7 @@ class WebhookSender:
             delays=self.settings.webhook_retry_delays,
         )
 
-    async def post(self, client: httpx.AsyncClient, delivery: WebhookDelivery) -> str:
+    async def post(self, client: httpx2.AsyncClient, delivery: WebhookDelivery) -> str:
         """POST the event's body; the answer's status code, or why there is none."""
         event, endpoint = delivery.event, delivery.endpoint
         secret = unseal(endpoint.sealed_secret, keys=[str(self.settings.data_key)])
@@ -109,6 +109,6 @@ class WebhookSender:
                 await response.aclose()
         except TimeoutError:
             return "timeout"
-        except httpx.HTTPError as error:
+        except httpx2.HTTPError as error:
             return type(error).__name__
         return str(response.status_code)
