@@ -171,8 +171,8 @@ class RateLimits:
         if self._pool is None:
             return await call  # memory: nothing to wait on
         try:
-            timeout = min(REDIS_TIMEOUT, time_left(REDIS_TIMEOUT))
-            result = await asyncio.wait_for(call, timeout)
+            async with asyncio.timeout(min(REDIS_TIMEOUT, time_left(REDIS_TIMEOUT))):
+                result = await call
         except Exception as error:  # Redis refused, dropped or did not answer
             self.outage.failed(type(error).__name__)
             raise ServiceUnavailable() from error

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from peewee import DatabaseError, SqliteDatabase
 
@@ -98,7 +98,10 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     future = loop.run_in_executor(_workers.executor(), job)
     try:
         # On a timeout the future is cancelled: queued work never starts.
-        return await asyncio.wait_for(future, time_left(_workers.timeout))
+        # asyncio.timeout, not wait_for: 3.11's wait_for loses a cancellation
+        # of the caller that lands as the work finishes.
+        async with asyncio.timeout(time_left(_workers.timeout)):
+            return cast(T, await future)
     except TimeoutError:
         job.abort()
         OUTAGE.failed("no answer within the deadline")

@@ -47,10 +47,12 @@ class WebhookSender:
                     wake.clear()
                     if await self.deliver_due(client):
                         continue  # more may be due at once
+                    # asyncio.timeout, not wait_for: 3.11's wait_for loses a
+                    # cancellation that lands as the event is set, and the
+                    # sender would then outlive the server's shutdown.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            wake.wait(), self.settings.webhook_poll_interval
-                        )
+                        async with asyncio.timeout(self.settings.webhook_poll_interval):
+                            await wake.wait()
         finally:
             stop_listening()
 
