@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 from authlib.common.security import generate_token
@@ -29,7 +30,7 @@ from joserfc.jwk import KeySet
 
 from dependencies import time_left
 from errors import ServiceError, ServiceUnavailable, Unauthenticated
-from validation import url_problem
+from validation import is_internal, is_loopback, url_problem
 
 log = logging.getLogger("user_service.oidc")
 SCOPES = "openid email profile"
@@ -159,12 +160,12 @@ class OidcClient:
         well_known = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
         metadata = await _json(client, well_known)
         # OpenID Connect Discovery 4.3: the document speaks for this issuer only.
-        # Its endpoints are https:// (http:// on loopback only): a document
-        # cannot point the service at a plain-text or internal address.
+        # Its endpoints are https:// (http:// on loopback only), and a remote
+        # issuer's never name an internal address: a document cannot point
+        # the service at a plain-text or internal one.
         endpoints = [metadata.get(name) for name in ENDPOINTS]
         if metadata.get("issuer") != issuer or not all(
-            isinstance(url, str) and url_problem(url, redirect=True) is None
-            for url in endpoints
+            isinstance(url, str) and endpoint_fits(url, issuer) for url in endpoints
         ):
             raise _broken(issuer, "its discovery document does not fit its issuer")
         self._metadata[issuer] = (metadata, time.monotonic())
@@ -263,3 +264,13 @@ def _refused(error: Exception) -> ServiceError:
 def _broken(where: str, why: str) -> ServiceUnavailable:
     log.warning("identity provider %s cannot be used: %s", where, why)
     return ServiceUnavailable("The identity provider cannot be used; try again later.")
+
+
+def endpoint_fits(url: str, issuer: str) -> bool:
+    """An endpoint a discovery document may name: a URL the service may call,
+    internal only when the issuer itself is on loopback (development, tests)."""
+    if url_problem(url, redirect=True) is not None:
+        return False
+    return is_loopback(urlsplit(issuer).hostname or "") or not is_internal(
+        urlsplit(url).hostname or ""
+    )

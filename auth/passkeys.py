@@ -9,6 +9,7 @@ every ceremony needs user verification, so a passkey login is a whole login.
 """
 
 import json
+import re
 from dataclasses import dataclass
 
 from webauthn import (
@@ -35,6 +36,7 @@ from webauthn.helpers.structs import (
 CEREMONY_MS = 300_000
 # A credential id has at most 1023 bytes: 1364 characters of base64url.
 MAX_CREDENTIAL_ID = 1364
+BASE64URL = re.compile(f"[A-Za-z0-9_-]{{1,{MAX_CREDENTIAL_ID}}}")
 
 
 class CeremonyFailed(Exception):
@@ -135,7 +137,7 @@ def credential_id_of(credential: str) -> str | None:
     except ValueError:
         return None
     named = answer.get("id") if isinstance(answer, dict) else None
-    if not isinstance(named, str) or not 0 < len(named) <= MAX_CREDENTIAL_ID:
+    if not isinstance(named, str) or not BASE64URL.fullmatch(named):
         return None
     return named
 

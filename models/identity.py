@@ -24,7 +24,7 @@ from peewee import (
 from models.db import BaseModel, database, utcnow
 from models.passkey import Passkey
 from models.tenant import Tenant
-from models.user import User
+from models.user import User, lock_account
 
 STATE_TTL = timedelta(minutes=10)
 
@@ -239,7 +239,7 @@ class ExternalIdentity(BaseModel):
         Raises LastWayIn (and removes nothing) when it was the last way in.
         """
         with database.atomic():
-            lock_account(user)
+            lock_account(user.id)
             removed = (
                 cls.delete()
                 .where((cls.user == user) & (cls.provider == provider))
@@ -248,14 +248,6 @@ class ExternalIdentity(BaseModel):
             if removed:
                 keep_a_way_in(user)
         return bool(removed)
-
-
-def lock_account(user: User) -> None:
-    """In a transaction that may remove a way in: on PostgreSQL, lock the
-    account, so racing removals of its last two ways in take turns (SQLite's
-    write lock already serializes them)."""
-    if database.for_update:
-        User.select(User.id).where(User.id == user.id).for_update().execute()
 
 
 def keep_a_way_in(user: User) -> None:

@@ -77,6 +77,10 @@ class Passkey(BaseModel):
         query = cls.delete().where((cls.id == passkey_id) & (cls.user == user))
         return bool(query.execute())
 
+    @classmethod
+    def remove_all(cls, user: User) -> int:
+        return cast(int, cls.delete().where(cls.user == user).execute())
+
     def advance(self, sign_count: int) -> bool:
         """Record a use with the authenticator's new counter; False when a racing
         login got there first with this counter or a later one.

@@ -237,6 +237,16 @@ def lock_tenant(tenant_id: UUID) -> None:
         Tenant.select(Tenant.id).where(Tenant.id == tenant_id).for_update().execute()
 
 
+def lock_account(user_id: UUID) -> None:
+    """Serialize the changes of one account that must see each other: the
+    removal of its last two ways in, and the order of its webhook events.
+
+    On SQLite the write lock of the transaction already serializes them.
+    """
+    if database.for_update:
+        User.select(User.id).where(User.id == user_id).for_update().execute()
+
+
 # An active account that holds roles:manage: an ADMIN, or through a role held
 # directly or by one of its groups. Permission names are checked words, so the
 # quoted name matches only itself in a role's JSON list.

@@ -28,7 +28,7 @@ from auth.permissions import grants_of
 from models.db import BaseModel, as_db, database, utcnow
 from models.grants import access_of
 from models.tenant import Tenant
-from models.user import User
+from models.user import User, lock_account
 
 EVENT_TYPES = (
     "user.created",
@@ -215,7 +215,9 @@ def emit(tenant: Tenant | UUID, event_type: str, user: User) -> None:
     ]
     if not endpoints:
         return
-    # Read afresh: the change of this transaction, whatever row the caller holds.
+    # Events of one account are numbered in the order their changes commit, so
+    # they are sent in that order; read afresh: the change of this transaction.
+    lock_account(user.id)
     current = None if event_type == DELETED else User.get_or_none(User.id == user.id)
     event = WebhookEvent.create(
         tenant=tenant,

@@ -43,7 +43,7 @@ from models import (
     database,
 )
 from models.workers import run, run_read
-from resolvers.login import logged_in
+from resolvers.login import logged_in, require_fresh_login
 from schema.context import Context
 from schema.types import (
     AuthPayload,
@@ -85,7 +85,7 @@ async def start_external_login(
 
 
 @raises(
-    Unauthenticated,
+    (Unauthenticated, "no access token, or its login is over 10 minutes old"),
     (NotFound, "no such provider"),
     (BadUserInput, "unregistered redirectUri"),
     RateLimited,
@@ -94,6 +94,7 @@ async def start_external_link(
     info: Info[Context, None], provider: ProviderId, redirect_uri: RedirectUri
 ) -> ExternalLoginStart:
     user = info.context.require_user()
+    await require_fresh_login(info.context, user)  # Unauthenticated
     return await start(info.context, provider, redirect_uri, link_to=user)
 
 
@@ -293,7 +294,7 @@ def link(
 ) -> None:
     try:
         ExternalIdentity.link(
-            user, provider, subject=identity.subject, email=identity.email
+            user, provider, subject=identity.subject, email=kept_email(identity.email)
         )
     except AlreadyLinked:
         raise Forbidden(
@@ -321,7 +322,10 @@ def sign_up(
                 context.tenant, email, NO_PASSWORD, email_verified=True
             )
             ExternalIdentity.link(
-                user, provider, subject=identity.subject, email=identity.email
+                user,
+                provider,
+                subject=identity.subject,
+                email=kept_email(identity.email),
             )
             context.audit(
                 Action.SIGNED_UP,
@@ -332,3 +336,13 @@ def sign_up(
     except (DuplicateEmail, AlreadyLinked):  # a racing sign-in made it first
         raise EmailTaken("An account with this email was just made.") from None
     return user
+
+
+def kept_email(email: str | None) -> str | None:
+    """The provider's email as stored with the link: only one that is valid."""
+    if email is None:
+        return None
+    try:
+        return normalize_email(email)
+    except BadUserInput:
+        return None

@@ -3,18 +3,21 @@ providers, managed by holders of `identity-providers:manage` (operators use
 `idp add | list | remove`). The client secret is sealed with the data key."""
 
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import strawberry
 from strawberry import Info
 
+from auth.permissions import SERVICE_PERMISSIONS
 from auth.sealing import seal
 from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
 from models import Action, IdentityProvider, ProviderExists, database
 from models.workers import run
+from resolvers.roles import ensure_holds
 from schema.context import Context
 from schema.inputs import AddIdentityProviderInput
 from schema.types import IdentityProviderType
-from validation import is_clean_text, url_problem
+from validation import is_clean_text, is_internal, url_problem
 
 MAX_REDIRECT_URIS = 10
 
@@ -25,7 +28,10 @@ async def add_identity_provider(
 ) -> IdentityProviderType:
     context = info.context
     actor = context.require_user()
-    check_provider(input)  # BadUserInput
+    # A provider's word on an email signs into that account, whatever it holds:
+    # only a holder of every service permission may name one.
+    await ensure_holds(context, SERVICE_PERMISSIONS)  # Forbidden
+    check_provider(input, production=context.settings.is_production)  # BadUserInput
     secret = input.client_secret
     sealed = seal(secret, key=str(context.settings.data_key)) if secret else None
     provider = await run(register, context, input, sealed)
@@ -84,13 +90,17 @@ def remove(context: Context, provider_id: str) -> IdentityProvider:
     return provider
 
 
-def check_provider(input: AddIdentityProviderInput) -> None:
+def check_provider(input: AddIdentityProviderInput, *, production: bool) -> None:
     problems: dict[str, str] = {}
     name = input.name
     if not 0 < len(name) <= 64 or name != name.strip() or not is_clean_text(name):
         problems["name"] = "1 to 64 characters, no spaces at either end."
     if problem := url_problem(input.issuer, redirect=False):
         problems["issuer"] = f"The issuer {problem}."
+    elif production and is_internal(urlsplit(input.issuer).hostname or ""):
+        problems["issuer"] = (
+            "An internal address: in production, a public https:// one."
+        )
     if not 0 < len(input.client_id) <= 500 or not is_clean_text(input.client_id):
         problems["clientId"] = "1 to 500 characters of plain text."
     secret = input.client_secret

@@ -30,6 +30,7 @@ NOT_PROVEN = (
     "The password is wrong (an account without one: its external login is over "
     "10 minutes old; sign in again)."
 )
+STALE_LOGIN = "Log in again: adding a way in needs a login of the last 10 minutes."
 PROOF = (
     "Proves it is you: the password (an account without one: anything, within "
     "10 minutes of its external login)."
@@ -92,11 +93,24 @@ async def proves_owner(context: Context, user: User, password: str) -> bool:
     (only an external login opens one), within FRESH_LOGIN."""
     if user.has_password:
         return await password_matches(context, account_key(user.email), password, user)
+    return await is_fresh_login(context, user)
+
+
+async def is_fresh_login(context: Context, user: User) -> bool:
+    """Whether the caller's session was opened by a login within FRESH_LOGIN
+    (refreshes do not count)."""
     session_id = context.session_id
     since = utcnow() - FRESH_LOGIN
     return session_id is not None and await run(
         Session.began_since, session_id, user, since
     )
+
+
+async def require_fresh_login(context: Context, user: User) -> None:
+    """Adding a way in (a passkey, a linked identity) needs a recent login: a
+    stolen access token must not become a lasting way into the account."""
+    if not await is_fresh_login(context, user):
+        raise Unauthenticated(STALE_LOGIN)
 
 
 def audit_failure(context: Context, user: User | None, *, locked: bool) -> None:

@@ -44,12 +44,19 @@ from models import (
     User,
     database,
 )
-from models.identity import LastWayIn, keep_a_way_in, lock_account
+from models.identity import LastWayIn, keep_a_way_in
+from models.user import lock_account
 from models.workers import run
-from resolvers.login import account_key, audit_failure, find_account, logged_in
+from resolvers.login import (
+    account_key,
+    audit_failure,
+    find_account,
+    logged_in,
+    require_fresh_login,
+)
 from schema.context import Context
 from schema.types import AuthPayload, PasskeyChallengeType, PasskeyType
-from validation import MAX_PROFILE_LENGTH, check_text
+from validation import MAX_PROFILE_LENGTH, check_text, is_clean_text
 
 NOT_SET_UP = "Passkeys are not set up for this tenant: see `server.py tenant set`."
 REFUSED = "The passkey could not be verified; start again."
@@ -67,10 +74,14 @@ Credential = Annotated[
 ]
 
 
-@raises(Unauthenticated, (Forbidden, "passkeys are not set up for the tenant"))
+@raises(
+    (Unauthenticated, "no access token, or its login is over 10 minutes old"),
+    (Forbidden, "passkeys are not set up for the tenant"),
+)
 async def start_passkey_registration(info: Info[Context, None]) -> PasskeyChallengeType:
     context = info.context
     user = context.require_user()
+    await require_fresh_login(context, user)  # Unauthenticated
     return await run(open_registration, context, user)
 
 
@@ -173,7 +184,8 @@ def open_login(context: Context, email: str | None) -> PasskeyChallengeType:
     # An email that names no account gets a challenge all the same, which no
     # passkey can finish: the answer tells nothing about who has an account.
     user = find_account(context.tenant, email) if email is not None else None
-    account = account_key(email) if email is not None else None
+    # What failures count against (an email no account could have: none).
+    account = account_key(email) if email is not None and is_clean_text(email) else None
     row = PasskeyChallenge.open(
         context.tenant, Ceremony.LOGIN, challenge, user=user, account=account
     )
@@ -287,7 +299,7 @@ def remove(context: Context, user: User, passkey_id: str) -> None:
     except ValueError:
         raise NotFound("You have no passkey with this id.") from None
     with database.atomic():
-        lock_account(user)
+        lock_account(user.id)
         if not Passkey.remove(user, wanted):
             raise NotFound("You have no passkey with this id.")
         try:

@@ -23,6 +23,7 @@ from models import (
     Action,
     EmailToken,
     ExternalIdentity,
+    Passkey,
     Purpose,
     Session,
     User,
@@ -81,15 +82,23 @@ def reset(context: Context, found: EmailToken, user: User, password_hash: str) -
         if not found.spend():
             raise Unauthenticated(USED_LINK)
         EmailToken.spend_all(user, Purpose.RESET)  # older links must not work on
+        # A change of address asked for before the reset, perhaps by whoever
+        # held the account, must not take it away afterwards.
+        EmailToken.spend_all(user, Purpose.EMAIL_CHANGE)
         user.set_password_hash(password_hash)
-        if not user.email_verified:
-            # Whoever set up two-factor before the inbox's owner came may not
-            # be that owner: nothing of theirs survives (pre-hijacking).
+        verified = user.email_verified
+        if not verified:
+            # Whoever set up two-factor, a passkey or a linked identity before
+            # the inbox's owner came may not be that owner: nothing of theirs
+            # survives (pre-hijacking).
             turn_off(user, keep=None)
             ExternalIdentity.remove_all(user)
+            Passkey.remove_all(user)
         user.mark_email_verified()  # the link reached the inbox: it is theirs
         Session.revoke_all(user)
         context.audit(Action.PASSWORD_RESET, actor=user, target=user)
+        if not verified:
+            context.audit(Action.EMAIL_VERIFIED, actor=user, target=user)
 
 
 @raises(Unauthenticated, RateLimited)

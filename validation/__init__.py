@@ -215,6 +215,18 @@ def url_problem(url: str, *, redirect: bool) -> str | None:
     return None
 
 
+def is_internal(host: str) -> bool:
+    """A loopback name, or an address of this host, a private network or a
+    link-local one: where a remote party's URL must never send the service."""
+    if is_loopback(host):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_private or address.is_link_local or address.is_unspecified
+
+
 def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

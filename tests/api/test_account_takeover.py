@@ -21,11 +21,15 @@ import pytest
 
 from auth.totp import code_at
 from models import RecoveryCode, User
+from tests.api.test_passkeys import log_in as passkey_login
+from tests.api.test_passkeys import register as register_passkey
+from tests.api.test_passkeys import relying_party
 from tests.conftest import PASSWORD, Api, Result, make_environ
 from tests.mail_server import Inbox, running_inbox
 
 RESET_URL = "https://app.example/reset?token={token}"
 VERIFY_URL = "https://app.example/verify?token={token}"
+CHANGE_URL = "https://app.example/confirm-email-change?token={token}"
 WRONG = "wrong-Pw1!"
 NEW_PASSWORD = "n3w-Secret!"
 SQUATTER_PASSWORD = "squ4tter-Pw!"
@@ -68,6 +72,7 @@ def environ(tmp_path: Path, inbox: Inbox) -> dict[str, str]:
         USER_SERVICE_SMTP_URL=inbox.url,
         USER_SERVICE_RESET_URL=RESET_URL,
         USER_SERVICE_VERIFY_URL=VERIFY_URL,
+        USER_SERVICE_EMAIL_CHANGE_URL=CHANGE_URL,
         USER_SERVICE_TRUSTED_PROXIES="*",
     )
 
@@ -227,6 +232,35 @@ def test_owners_reset_of_an_unverified_account_ends_the_squatters_sessions_and_f
     assert account.totp_secret is None
     assert account.totp_pending is None
     assert RecoveryCode.select().where(RecoveryCode.user == account).count() == 0
+
+
+def test_owners_reset_leaves_the_squatter_no_passkey_and_no_pending_email_change(
+    api: Api, inbox: Inbox
+) -> None:
+    """Two ways back in that a squatter could leave behind: a passkey, and a
+    link moving the account to the squatter's own address."""
+    victim, elsewhere = "victim@x.io", "squatter@evil.io"
+    relying_party()
+    api.sign_up(victim, SQUATTER_PASSWORD).ok()
+    token = api.token(victim, SQUATTER_PASSWORD)
+    passkey = register_passkey(api, token)
+    assert api.gql(
+        "mutation($email: String!, $password: String!) {"
+        " requestEmailChange(newEmail: $email, password: $password) }",
+        {"email": elsewhere, "password": SQUATTER_PASSWORD},
+        token=token,
+    ).ok()
+    inbox.wait_for(elsewhere, 1, containing=CHANGE_URL.partition("{token}")[0])
+    [change] = link_tokens(inbox, elsewhere, CHANGE_URL)
+
+    request_reset(api, victim).ok()
+    assert reset(api, mailed_reset_token(inbox, victim)).ok() == {"resetPassword": True}
+
+    assert unauthenticated(passkey_login(api, passkey))
+    confirm = "mutation($t: String!) { confirmEmailChange(token: $t) { email } }"
+    assert unauthenticated(api.gql(confirm, {"t": change}))
+    owner = api.token(victim, NEW_PASSWORD)
+    assert api.gql(ME, token=owner).ok()["me"]["email"] == victim
 
 
 def test_reset_of_a_verified_account_keeps_its_two_factor(

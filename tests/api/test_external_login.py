@@ -11,6 +11,7 @@ import pytest
 from peewee import fn
 
 from models import AuditEvent, ExternalIdentity, Passkey, Session, Tenant, User
+from models.db import utcnow
 from provisioning import add_identity_provider
 from tests.api.test_mfa import enroll, verify
 from tests.api.test_passkeys import MY_PASSKEYS, REMOVE, relying_party
@@ -272,6 +273,19 @@ def test_a_link_flow_links_to_the_caller_and_needs_its_token(
     # bob now signs in to that account, whatever its email.
     again = sign_in(api, provider, "bob").ok()["completeExternalLogin"]
     assert again["user"]["email"] == "someone@y.io"
+
+
+def test_linking_needs_a_login_of_the_last_10_minutes(api: Api, issuer: str) -> None:
+    provider = register(api, issuer)
+    token = api.user("someone@y.io")
+    Session.update(created_at=utcnow() - timedelta(minutes=11)).execute()
+    stale = api.gql(
+        START_LINK, {"provider": provider, "uri": APP_CALLBACK}, token=token
+    )
+    assert stale.error_code == "UNAUTHENTICATED", stale.body
+    fresh = api.token("someone@y.io")
+    back = authorize(start(api, provider, token=fresh), "bob")
+    assert complete(api, back, token=fresh).ok()
 
 
 def test_an_account_without_password_keeps_its_last_way_in(

@@ -64,6 +64,26 @@ def test_a_user_without_the_permission_is_forbidden(admin_api: Api) -> None:
     assert IdentityProvider.select().count() == 1
 
 
+def test_the_permission_alone_does_not_let_anyone_name_a_provider(
+    admin_api: Api,
+) -> None:
+    """A provider's email signs into that account, an ADMIN's too: naming one
+    takes every service permission, not identity-providers:manage alone."""
+    boss = admin_api.token(BOSS)
+    admin_api.gql(
+        'mutation { defineRole(name: "sso", permissions:'
+        ' ["identity-providers:manage"]) { name } }',
+        token=boss,
+    ).ok()
+    token = admin_api.user("mal@acme.io")
+    admin_api.gql(
+        'mutation { grantRole(email: "mal@acme.io", role: "sso") { email } }',
+        token=boss,
+    ).ok()
+    assert add(admin_api, token).error_code == "FORBIDDEN"
+    assert IdentityProvider.select().count() == 0
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

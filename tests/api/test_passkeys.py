@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from models import AuditEvent, Passkey, PasskeyChallenge, Tenant, User
+from models import AuditEvent, Passkey, PasskeyChallenge, Session, Tenant, User
 from models.db import utcnow
 from provisioning import set_relying_party
 from tests.api.test_mfa import enroll
@@ -230,6 +230,19 @@ def test_an_authenticator_registered_twice_is_bad_user_input(passkey_api: Api) -
     }
 
 
+def test_adding_a_passkey_needs_a_login_of_the_last_10_minutes(
+    passkey_api: Api,
+) -> None:
+    """A stolen access token must not become the thief's lasting way in:
+    a session opened (not refreshed) over 10 minutes ago adds no passkey."""
+    token = passkey_api.user("ann@x.io")
+    Session.update(created_at=utcnow() - timedelta(minutes=11)).execute()
+    refused = passkey_api.gql(START_REGISTRATION, token=token)
+    assert_refused(refused)
+    assert PasskeyChallenge.select().count() == 0
+    register(passkey_api, passkey_api.token("ann@x.io"))  # after a new login
+
+
 def test_registration_needs_a_token_and_a_tenant_with_passkeys(api: Api) -> None:
     assert api.gql(START_REGISTRATION).error_code == "UNAUTHENTICATED"
     token = api.user(ANN)
@@ -327,8 +340,30 @@ def test_a_deactivated_account_cannot_log_in_with_a_passkey(admin_api: Api) -> N
 
 @pytest.mark.parametrize(
     "credential",
-    ["", "{}", "[]", "null", '{"id": 5}', '{"id": "' + "A" * 5000 + '"}', "x" * 60000],
-    ids=["empty", "object", "array", "null", "number-id", "long-id", "huge"],
+    [
+        "",
+        "{}",
+        "[]",
+        "null",
+        '{"id": 5}',
+        '{"id": "' + "A" * 5000 + '"}',
+        "x" * 60000,
+        '{"id": "\\ud800"}',
+        '{"id": "a\\u0000b"}',
+        '{"id": "a/b+c="}',
+    ],
+    ids=[
+        "empty",
+        "object",
+        "array",
+        "null",
+        "number-id",
+        "long-id",
+        "huge",
+        "lone-surrogate-id",
+        "nul-id",
+        "not-base64url-id",
+    ],
 )
 def test_garbage_for_a_credential_is_refused_with_a_contract_code(
     passkey_api: Api, credential: str
@@ -340,6 +375,21 @@ def test_garbage_for_a_credential_is_refused_with_a_contract_code(
     started = start_registration(passkey_api, token)
     result = finish_registration(passkey_api, token, started["challengeId"], credential)
     assert result.error_code in ("BAD_USER_INPUT", "BAD_REQUEST"), result.body
+
+
+@pytest.mark.parametrize("email", ["a\x00@x.io", "\ud800@x.io", "x" * 5000])
+def test_a_login_for_an_impossible_email_gets_a_challenge_all_the_same(
+    passkey_api: Api, email: str
+) -> None:
+    # json.dumps escapes a lone surrogate, as a browser's JSON.stringify does.
+    body = json.dumps({"query": START_LOGIN, "variables": {"email": email}})
+    response = passkey_api.client.post(
+        "/graphql",
+        content=body,
+        headers={"X-API-Key": passkey_api.api_key, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["startPasskeyLogin"]["challengeId"]
 
 
 def test_wrong_assertions_count_like_failed_logins(tmp_path: Path) -> None:
