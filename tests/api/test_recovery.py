@@ -859,6 +859,8 @@ def test_audit_log_records_a_reset_request_and_the_reset(
     reset(admin_api, reset_token(inbox, "ann@acme.io")).ok()
 
     assert recovery_events(admin_api, boss) == [
+        # The link reached the inbox: the reset verified the email too.
+        ("EMAIL_VERIFIED", "ann@acme.io", "ann@acme.io", None),
         ("PASSWORD_RESET", "ann@acme.io", "ann@acme.io", None),
         ("PASSWORD_RESET_REQUESTED", None, "ann@acme.io", None),
     ]
