@@ -190,7 +190,7 @@ def render(
     lines += [
         "",
         "*other CPU*: cores busy with processes outside the benchmark during the "
-        "runs (median): work of other sessions on the machine, which lowers the "
+        "runs (median): other work on the machine, which lowers the "
         "figures. For `me` under login load it includes the parallel login wrk.",
     ]
     lines += [
