@@ -38,12 +38,11 @@ from models import (
     IdentityProvider,
     LastWayIn,
     LoginState,
-    MfaChallenge,
     User,
     database,
 )
 from models.workers import run, run_read
-from resolvers.login import logged_in, require_fresh_login
+from resolvers.login import require_fresh_login, signed_in
 from schema.context import Context
 from schema.types import (
     AuthPayload,
@@ -167,13 +166,7 @@ async def complete_external_login(
     user = await run(account_for, context, provider, identity, link_to=link_to)
     if not user.active:
         raise Unauthenticated("This account is deactivated.")
-    if context.settings.require_verified_email and not user.email_verified:
-        raise EmailNotVerified()
-    if user.mfa_enabled:
-        mfa_token = new_token()
-        await run(MfaChallenge.open, user, digest(mfa_token))
-        raise MfaRequired(mfa_token)
-    return await run(logged_in, context, user, detail=f"through {provider.name}")
+    return await signed_in(context, user, detail=f"through {provider.name}")
 
 
 @raises(

@@ -58,13 +58,22 @@ async def login(
     matched = await password_matches(context, account_key(email), password, user)
     if not matched or user is None or not user.active:
         raise Unauthenticated("Wrong email or password.")
+    return await signed_in(context, user)
+
+
+async def signed_in(
+    context: Context, user: User, *, detail: str | None = None
+) -> AuthPayload:
+    """The rest of a login once the account is known and may sign in: a
+    verified email when the tenant asks for one, then the second factor when
+    the account has TOTP on (MfaRequired), else a new session."""
     if context.settings.require_verified_email and not user.email_verified:
         raise EmailNotVerified()
     if user.mfa_enabled:
         mfa_token = new_token()
         await run(MfaChallenge.open, user, digest(mfa_token))
         raise MfaRequired(mfa_token)
-    return await run(logged_in, context, user)
+    return await run(logged_in, context, user, detail=detail)
 
 
 async def password_matches(
