@@ -228,8 +228,14 @@ def app_from_env() -> Starlette:
 
 
 def configure_logging() -> None:
-    """Log at INFO (the request log's level) to stderr, one JSON object a line."""
+    """Log at INFO (the request log's level) to stderr, one JSON object a line.
+
+    Records skip what no line shows: the caller's source line (a walk up the
+    stack on every call), thread and process names (logging's documented
+    optimizations)."""
     logging.config.dictConfig(LOG_CONFIG)
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 def json_lines() -> logging.Formatter:

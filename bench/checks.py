@@ -95,17 +95,19 @@ def check_writes(server: Server) -> None:
     log_in(server, 1)
 
 
+REQUEST_LOG = "user_service.requests"  # the logger of the request log's lines
+
+
 def request_outcomes(server: Server) -> dict[str, int]:
     """Outcomes in the service's JSON request log (GraphQL errors answer 200)."""
     counts: dict[str, int] = {}
     with contextlib.suppress(OSError), server.log_path.open(errors="replace") as log:
         for line in log:
-            start = line.find('{"requestId"')
-            if start < 0:
-                continue
             with contextlib.suppress(ValueError):
-                outcome = str(json.loads(line[start:]).get("outcome"))
-                counts[outcome] = counts.get(outcome, 0) + 1
+                entry = json.loads(line)
+                if isinstance(entry, dict) and entry.get("logger") == REQUEST_LOG:
+                    outcome = str(entry.get("outcome"))
+                    counts[outcome] = counts.get(outcome, 0) + 1
     return counts
 
 
@@ -147,16 +149,11 @@ def request_log_notes(servers: list[Server], failures: list[str]) -> list[str]:
         total = sum(outcomes.values())
         if bad:
             failures.append(f"{server.name}: request log outcomes {bad}")
+        if total == 0:  # then GraphQL errors would go unseen
+            failures.append(f"{server.name}: no request-log lines found")
         notes.append(
             f"{server.name}: {total:,} request-log lines"
             + (f", non-OK outcomes {bad}" if bad else ", every outcome OK")
             + "."
-            + (
-                " Its workers wrote no request log at all: the logging that "
-                "server.py sets up does not reach uvicorn's spawned workers, so "
-                "each does less work per request than a single worker does."
-                if total == 0 and server.workers > 1
-                else ""
-            )
         )
     return notes

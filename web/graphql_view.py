@@ -1,43 +1,60 @@
-"""Strawberry's ASGI view, answering every refusal with the contract's JSON.
+"""/graphql: GraphQL over HTTP, from the request straight to Strawberry's schema.
 
-GraphQL over WebSocket is not served: the schema has no subscriptions.
+POST carries the operation as JSON; GET carries a query in the query string
+(mutations over GET are refused). The context is built from the caller the
+API-key check resolved, the schema executes, and the answer is the contract's
+JSON, each error with its code and the request id.
+
+A plain ASGI endpoint rather than Strawberry's HTTP view: the view's request
+adapters, sub-responses and streaming hooks cost as much as executing `me`
+itself, for features this service does not serve (batching, uploads,
+incremental delivery, subscriptions). GraphQL over WebSocket is refused.
 """
 
 import json
 from pathlib import Path
 from typing import Any
 
-from cross_web import HTTPException
 from graphql import GraphQLError
 from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
+from strawberry import Schema
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import process_result
+from strawberry.schema.exceptions import (
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+)
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from auth.hashing import PasswordHasher
 from auth.key_ring import KeyRing
 from auth.oidc import OidcClient
 from auth.rate_limits import RateLimits
-from errors import BadRequest, ServiceUnavailable
+from errors import ServiceUnavailable
 from mail import Mailer
 from schema.context import Context
 from schema.error_codes import with_code
 from settings import Settings
-from web.request_state import state_of
-from web.responses import error_response
+from web.request_state import RequestState, state_of
 
 GRAPHIQL_PAGE = Path(__file__).with_name("static") / "graphiql.html"
 GRAPHIQL_ASSETS = Path(__file__).with_name("static") / "graphiql"
+ALLOWED = {
+    "GET": frozenset({OperationType.QUERY}),
+    "POST": frozenset({OperationType.QUERY, OperationType.MUTATION}),
+}
 
 
-class GraphQLView(GraphQL[Context, None]):
+class GraphQLView:
     def __init__(
         self,
-        schema: Any,
+        schema: Schema,
         *,
         settings: Settings,
         hasher: PasswordHasher,
@@ -46,11 +63,7 @@ class GraphQLView(GraphQL[Context, None]):
         keys: KeyRing,
         oidc: OidcClient,
     ) -> None:
-        super().__init__(
-            schema,
-            graphql_ide="graphiql" if settings.graphiql else None,
-            subscription_protocols=(),
-        )
+        self.schema = schema
         self.settings = settings
         self.hasher = hasher
         self.limits = limits
@@ -64,19 +77,13 @@ class GraphQLView(GraphQL[Context, None]):
             await WebSocket(scope, receive, send).close(code=1008)
             return
         request = Request(scope, receive)
-        response: Response
-        try:
-            if self.graphql_ide and is_graphiql_page(scope):
-                response = await self.render_graphql_ide(request)
-            else:
-                response = await self.run(request)
-        except HTTPException as error:
-            response = error_response(
-                BadRequest(error.reason), error.status_code, scope=scope
-            )
+        if self.settings.graphiql and is_graphiql_page(scope):
+            response: Response = self.graphiql_page()
+        else:
+            response = await self.answer(request)
         await response(scope, receive, send)
 
-    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+    def graphiql_page(self) -> HTMLResponse:
         headers = json.dumps({"X-API-Key": self.settings.dev_api_key})
         # "</" cannot end the script element early: the key is data, not markup.
         page = GRAPHIQL_PAGE.read_text().replace(
@@ -84,8 +91,38 @@ class GraphQLView(GraphQL[Context, None]):
         )
         return HTMLResponse(page)
 
-    async def get_context(self, request: Request, response: Any) -> Context:  # type: ignore[override]
+    async def answer(self, request: Request) -> JSONResponse:
+        """Execute the request's operation; refusals raise HTTPException, which
+        the app answers as BAD_REQUEST with the exception's status."""
+        operation = await read_operation(request)
+        query = operation.get("query")
+        if isinstance(query, str) and len(query) > self.settings.max_query_length:
+            raise HTTPException(413, "The GraphQL document is too long.")
         state = state_of(request.scope)
+        name = operation.get("operationName")
+        state.operation_name = name[:100] if name else None
+        context = self.context(request, state)
+        method = request.method
+        try:
+            result = await self.schema.execute(
+                query,
+                variable_values=operation.get("variables"),
+                context_value=context,
+                operation_name=name,
+                allowed_operation_types=ALLOWED[method],
+                operation_extensions=operation.get("extensions"),
+            )
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from None
+        except InvalidOperationTypeError as error:
+            reason = error.as_http_error_reason(method)
+            raise HTTPException(405, reason, headers={"allow": "POST"}) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request.") from None
+        state.operation = context.root_fields
+        return self.response(result, state)
+
+    def context(self, request: Request, state: RequestState) -> Context:
         assert state.caller is not None  # noqa: S101  # the API-key check set it
         return Context(
             caller=state.caller,
@@ -100,53 +137,70 @@ class GraphQLView(GraphQL[Context, None]):
             request_id=state.request_id,
         )
 
-    async def execute_single(self, **kwargs: Any) -> ExecutionResult:  # type: ignore[override]
-        request: Request = kwargs["request"]
-        data: GraphQLRequestData = kwargs["request_data"]
-        if len(data.query or "") > self.settings.max_query_length:
-            raise HTTPException(413, "The GraphQL document is too long.")
-        state = state_of(request.scope)
-        name = data.operation_name
-        state.operation_name = name[:100] if name else None
-        result = await super().execute_single(**kwargs)
-        state.operation = kwargs["context"].root_fields
-        if result.errors and any(is_unavailable(e) for e in result.errors):
-            # A dependency did not answer: say so in the status too.
-            kwargs["sub_response"].status_code = 503
-        return result
+    def response(self, result: ExecutionResult, state: RequestState) -> JSONResponse:
+        body: dict[str, Any] = dict(process_result(result))
+        if not result.errors:
+            return JSONResponse(body)
+        suggestions = self.settings.field_suggestions
+        errors = [with_code(e, suggestions=suggestions) for e in result.errors]
+        body["errors"] = [
+            {
+                **e.formatted,
+                "extensions": {**(e.extensions or {}), "requestId": state.request_id},
+            }
+            for e in errors
+        ]
+        state.outcome = str((errors[0].extensions or {}).get("code"))
+        # A dependency did not answer: say so in the status too.
+        unavailable = any(is_unavailable(e) for e in result.errors)
+        return JSONResponse(body, status_code=503 if unavailable else 200)
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
-        response = await super().process_result(request, result)
-        if result.errors:
-            suggestions = self.settings.field_suggestions
-            errors = [with_code(e, suggestions=suggestions) for e in result.errors]
-            state = state_of(request.scope)
-            response["errors"] = [
-                {
-                    **e.formatted,
-                    "extensions": {
-                        **(e.extensions or {}),
-                        "requestId": state.request_id,
-                    },
-                }
-                for e in errors
-            ]
-            state.outcome = str((errors[0].extensions or {}).get("code"))
-        return response
 
-    def decode_json(self, data: str | bytes) -> object:
-        try:
-            value = json.loads(data)
-        except (ValueError, RecursionError):
-            # JSONDecodeError and UnicodeDecodeError are ValueErrors.
-            raise HTTPException(400, "The request body is not valid JSON.") from None
-        if isinstance(value, list):
-            raise HTTPException(400, "Batching is not supported: send one operation.")
-        if not isinstance(value, dict):
+async def read_operation(request: Request) -> dict[str, Any]:
+    """The operation's fields (query, variables, operationName, extensions),
+    from the query string of a GET or the JSON body of a POST."""
+    if request.method == "GET":
+        params = dict(request.query_params)
+        for name in ("variables", "extensions"):
+            if params.get(name):
+                params[name] = decode_json(params[name], what=name)
+        operation: dict[str, Any] = params
+    else:
+        media_type = request.headers.get("content-type", "").partition(";")[0]
+        if media_type.strip().lower() != "application/json":
+            raise HTTPException(415, "Send the operation as application/json.")
+        operation = decode_json(await request.body(), what="The request body")
+        if not isinstance(operation, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
-        if not isinstance(value.get("operationName"), str | None):
-            raise HTTPException(400, "operationName must be a string or null.")
-        return value
+    for name, types in FIELD_TYPES.items():
+        if not isinstance(operation.get(name), types):
+            raise HTTPException(400, f"{name} must be {FIELD_TYPE_NAMES[name]}.")
+    return operation
+
+
+FIELD_TYPES: dict[str, Any] = {
+    "query": str | None,
+    "variables": dict | None,
+    "operationName": str | None,
+    "extensions": dict | None,
+}
+FIELD_TYPE_NAMES = {
+    "query": "a string",
+    "variables": "an object or null",
+    "operationName": "a string or null",
+    "extensions": "an object or null",
+}
+
+
+def decode_json(data: str | bytes, *, what: str) -> Any:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors.
+        raise HTTPException(400, f"{what} is not valid JSON.") from None
+    if isinstance(value, list):
+        raise HTTPException(400, "Batching is not supported: send one operation.")
+    return value
 
 
 def is_graphiql_page(scope: Scope) -> bool:
