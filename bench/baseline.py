@@ -11,7 +11,13 @@ USER_SERVICE_* variables, so a token from the service's `login` works here, and
 it is served by uvicorn with the service's options (same loop and HTTP
 implementation, same worker count).
 
+With --strawberry the same work is a `me` resolver of a bare Strawberry schema
+behind Strawberry's own HTTP view (parser and validation caches on, nothing
+else): what GraphQL itself costs on top of that work, the ceiling of any
+service built on Strawberry.
+
     python bench/baseline.py --port P [--workers N] [--queries model|sql]
+                             [--strawberry]
 
 Its own minimal models name only the columns it reads, so it does not depend on
 the service's models.
@@ -29,6 +35,7 @@ from typing import Any
 from uuid import UUID
 
 import jwt
+import strawberry
 import uvicorn
 from peewee import (
     AutoField,
@@ -44,6 +51,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from strawberry.asgi import GraphQL
+from strawberry.extensions import ParserCache, ValidationCache
 
 # The same pragmas as the service's models/db.py.
 SQLITE_PRAGMAS = {
@@ -60,6 +69,7 @@ REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "iat", "exp", "jti"]
 # - sql: hand-written SQL run by Peewee's execute_sql, the fastest practical
 #   read, the ceiling for a service that hand-writes its hot queries.
 QUERIES_ENV = "BENCH_BASELINE_QUERIES"
+STRAWBERRY_ENV = "BENCH_BASELINE_STRAWBERRY"
 SIGNING_KEYS_SQL = "SELECT public_jwk FROM signing_key WHERE retired_at IS NULL"
 KEY_SQL = "SELECT tenant_id FROM api_key WHERE digest = {p} AND revoked_at IS NULL"
 USER_SQL = (
@@ -207,7 +217,8 @@ def create_app() -> Starlette:
             raise jwt.InvalidAudienceError("another tenant's token")
         return claims
 
-    async def me(request: Request) -> Response:
+    def caller(request: Request) -> dict[str, Any] | JSONResponse:
+        """The caller's account as JSON, or the refusal."""
         keys = request.headers.getlist("x-api-key")
         if len(keys) != 1 or not keys[0]:
             return unauthorized("INVALID_API_KEY")
@@ -215,12 +226,6 @@ def create_app() -> Starlette:
         tenant_id = find_key(digest)
         if tenant_id is None:
             return unauthorized("INVALID_API_KEY")
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse({"errors": [{"message": "bad JSON"}]}, 400)
-        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
-            return JSONResponse({"errors": [{"message": "no query"}]}, 400)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer":
             return unauthorized("UNAUTHENTICATED")
@@ -230,9 +235,19 @@ def create_app() -> Starlette:
         except (jwt.PyJWTError, ValueError, KeyError):
             return unauthorized("UNAUTHENTICATED")
         user = find_user(user_id, tenant_id)
-        if user is None:
-            return unauthorized("UNAUTHENTICATED")
-        return JSONResponse({"data": {"me": user}})
+        return unauthorized("UNAUTHENTICATED") if user is None else user
+
+    async def me(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"errors": [{"message": "bad JSON"}]}, 400)
+        if not isinstance(body, dict) or not isinstance(body.get("query"), str):
+            return JSONResponse({"errors": [{"message": "no query"}]}, 400)
+        user = caller(request)
+        return (
+            user if isinstance(user, Response) else JSONResponse({"data": {"me": user}})
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -245,13 +260,47 @@ def create_app() -> Starlette:
         finally:
             database.close()
 
+    endpoint = strawberry_view(caller) if os.environ.get(STRAWBERRY_ENV) else me
     return Starlette(
         routes=[
-            Route("/graphql", me, methods=["POST"]),
+            Route("/graphql", endpoint, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+
+
+@strawberry.type
+class UserType:
+    id: strawberry.ID
+    email: str
+    role: str
+    city: str | None
+    organization: str | None
+    designation: str | None
+    mobile: str | None
+    created_at: str
+    updated_at: str
+
+
+def strawberry_view(
+    caller: Callable[[Request], dict[str, Any] | JSONResponse],
+) -> GraphQL[Any, None]:
+    @strawberry.type
+    class Query:
+        @strawberry.field
+        def me(self, info: strawberry.Info) -> UserType:
+            user = caller(info.context["request"])
+            if isinstance(user, Response):
+                raise PermissionError("UNAUTHENTICATED")
+            created, updated = user.pop("createdAt"), user.pop("updatedAt")
+            return UserType(**user, created_at=created, updated_at=updated)
+
+    # One instance of each for every request, so that the caches outlive one
+    # (Strawberry's documented usage; its operations hold no await in between).
+    parser, validation = ParserCache(maxsize=256), ValidationCache(maxsize=256)
+    schema = strawberry.Schema(Query, extensions=[lambda: parser, lambda: validation])
+    return GraphQL(schema, graphql_ide=None)
 
 
 def as_uuid(value: object) -> UUID:
@@ -276,8 +325,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--queries", choices=["model", "sql"], default="model")
+    parser.add_argument("--strawberry", action="store_true")
     args = parser.parse_args()
-    os.environ[QUERIES_ENV] = args.queries  # uvicorn's workers inherit it
+    os.environ[QUERIES_ENV] = args.queries  # uvicorn's workers inherit them
+    if args.strawberry:
+        os.environ[STRAWBERRY_ENV] = "1"
     # The options server.py's serve() passes; loop and http stay "auto"
     # (uvloop and httptools when installed), as for the service.
     uvicorn.run(

@@ -141,10 +141,11 @@ def render(
             for d in databases
         )
         + ". `me` is measured for the same account everywhere.",
-        f"- bcrypt limit: cores ÷ median of {len(bcrypt)} in-process checks "
-        f"(auth.passwords.password_matches) at cost {BCRYPT_COST}: "
+        f"- bcrypt at cost {BCRYPT_COST} (auth.passwords.password_matches), "
+        f"{len(bcrypt)} checks one at a time at the start: "
         + ", ".join(f"{t * 1000:.0f} ms" for t in bcrypt)
-        + ".",
+        + ". The login ratio's limit is the rate of one checking thread per core, "
+        "measured in the benchmark's process right before each login run.",
         "- RSS: VmRSS of each worker process, sampled every 0.2 s while it is "
         "under load; the maximum.",
         *(

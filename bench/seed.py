@@ -7,6 +7,7 @@ import secrets
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
@@ -161,6 +162,25 @@ def bcrypt_seconds(password_hash: str, samples: int) -> list[float]:
             raise BenchError("the pre-computed hash does not match its password")
         times.append(time.perf_counter() - started)
     return times
+
+
+def bcrypt_rate(password_hash: str, threads: int, checks: int) -> float:
+    """Checks per second with `threads` checks at a time, in this process (bcrypt
+    releases the GIL): the most logins the machine can verify at this moment.
+    Taken right before the login runs, it shares their machine state (other
+    load, clock speed after minutes of full load), unlike one timed at the start.
+    """
+    from auth.passwords import password_matches
+
+    def check() -> None:
+        for _ in range(checks):
+            password_matches(PASSWORD, password_hash)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(check) for _ in range(threads)]:
+            future.result()
+    return threads * checks / (time.perf_counter() - started)
 
 
 @contextlib.contextmanager

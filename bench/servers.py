@@ -85,6 +85,7 @@ class Server:
     env: dict[str, str]
     log_dir: Path
     queries: str = "model"  # the baseline's way to read: "model" or "sql"
+    strawberry: bool = False  # the baseline's work as a bare Strawberry resolver
     delay_ms: int = 0  # added each way to the database by a DelayProxy
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
@@ -95,6 +96,7 @@ class Server:
     def name(self) -> str:
         workers = f"{self.workers} worker" + ("s" if self.workers > 1 else "")
         kind = self.kind + (", hand-written SQL" if self.queries == "sql" else "")
+        kind += ", in bare Strawberry" if self.strawberry else ""
         delay = f", {self.delay_ms} ms each way" if self.delay_ms else ""
         return f"{kind} ({self.database.title}{delay}, {workers})"
 
@@ -105,6 +107,7 @@ class Server:
     @property
     def log_path(self) -> Path:
         name = f"{self.kind}-{self.queries}-{self.database.label}-w{self.workers}"
+        name += "-strawberry" if self.strawberry else ""
         if self.database.engine != "SQLite":
             name += f"-{self.database.engine.lower()}-delay{self.delay_ms}"
         return self.log_dir / f"{name}.log"
@@ -119,6 +122,7 @@ class Server:
             script = [str(ROOT / "server.py")]
         else:
             script = [str(BENCH / "baseline.py"), "--queries", self.queries]
+            script += ["--strawberry"] if self.strawberry else []
         command = [
             sys.executable,
             *script,
