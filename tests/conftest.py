@@ -24,6 +24,7 @@ from models.db import close_database
 from models.signing_key import SigningKey as SigningKeyRow
 from provisioning import new_tenant
 from settings import Settings
+from tests.mail_server import Inbox, running_inbox
 
 DATA_KEY = "test-data-key-" + "y" * 40
 PASSWORD = "s3cret-Pw!"
@@ -115,6 +116,13 @@ def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
         yield client
     close_database()  # the test thread's own connection, if it opened one
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    """A loopback SMTP server; a module's own `environ` sends the mail there."""
+    with running_inbox() as inbox:
+        yield inbox
 
 
 @dataclass

@@ -4,7 +4,6 @@ issue 19). Mail goes over SMTP to a server on loopback."""
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from tests.api.test_recovery import (
 )
 from tests.api.test_roles import ADD, DEFINE_GROUP, DEFINE_ROLE, GRANT
 from tests.conftest import ON_POSTGRES, PASSWORD, Api, Result
-from tests.mail_server import Inbox, running_inbox
+from tests.mail_server import Inbox
 
 CHANGE_URL = "https://app.example/confirm-email-change?token={token}"
 CHANGE_LINK = CHANGE_URL.partition("{token}")[0]
@@ -47,12 +46,6 @@ REFRESH = (
 )
 AUDIT_LOG = """{ auditLog(first: 100) {
   edges { node { action actor { email } target { email } ip detail } } } }"""
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with running_inbox() as inbox:
-        yield inbox
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ CONTRACT.md "Amendments (second round)").
 """
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from tests.api.test_passkeys import log_in as passkey_login
 from tests.api.test_passkeys import register as register_passkey
 from tests.api.test_passkeys import relying_party
 from tests.conftest import PASSWORD, Api, Result, make_environ
-from tests.mail_server import Inbox, running_inbox
+from tests.mail_server import Inbox
 
 RESET_URL = "https://app.example/reset?token={token}"
 VERIFY_URL = "https://app.example/verify?token={token}"
@@ -56,12 +55,6 @@ VERIFY_MFA = """mutation($token: String!, $code: String!) {
 REFRESH = """mutation($token: String!) {
   refreshSession(refreshToken: $token) { accessToken refreshToken } }"""
 ME = "{ me { email emailVerified mfaEnabled } }"
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with running_inbox() as inbox:
-        yield inbox
 
 
 @pytest.fixture

@@ -25,19 +25,13 @@ from tests.api.test_recovery import (
 )
 from tests.conftest import Api
 from tests.identity_providers import authorize, running_openid_provider
-from tests.mail_server import Inbox, running_inbox
+from tests.mail_server import Inbox
 
 
 @pytest.fixture(scope="module")
 def issuer() -> Iterator[str]:
     with running_openid_provider() as issuer:
         yield issuer
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with running_inbox() as inbox:
-        yield inbox
 
 
 @pytest.fixture

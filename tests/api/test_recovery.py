@@ -81,12 +81,6 @@ def app_api(environ: dict[str, str]) -> Iterator[Api]:
 
 
 @pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with running_inbox() as inbox:
-        yield inbox
-
-
-@pytest.fixture
 def environ(tmp_path: Path, inbox: Inbox) -> dict[str, str]:
     """Overrides conftest's: `api` and `admin_api` mail to `inbox`."""
     return mail_environ(tmp_path, inbox.url)

@@ -19,7 +19,7 @@ import pytest
 
 from models import AuditEvent, User
 from tests.conftest import Api, Result, make_environ
-from tests.mail_server import Inbox, running_inbox
+from tests.mail_server import Inbox
 
 ANN = "ann@x.io"
 VERIFY_URL = "https://app.example/verify?token={token}"
@@ -66,12 +66,6 @@ REMOVE = {
         "DROP TRIGGER IF EXISTS trip ON email_token",
     ],
 }
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with running_inbox() as inbox:
-        yield inbox
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from tests.api.test_account_lifecycle import (
 from tests.api.test_recovery import mail_environ
 from tests.api.test_roles import ADD, DEFINE_GROUP, DEFINE_ROLE, GRANT
 from tests.conftest import PASSWORD, Api
-from tests.mail_server import Inbox, running_inbox
+from tests.mail_server import Inbox
 from tests.test_readme import code_blocks, section
 from tests.webhook_receiver import Received, Receiver, running_receiver
 
@@ -46,12 +46,6 @@ DELETE_ROLE = "mutation($name: String!) { deleteRole(name: $name) }"
 DELETE_GROUP = "mutation($name: String!) { deleteGroup(name: $name) }"
 REVOKE_SESSIONS = "mutation($email: String!) { revokeSessions(email: $email) }"
 FORBIDDEN_KEYS = ("password", "hash", "secret", "token")
-
-
-@pytest.fixture
-def inbox() -> Iterator[Inbox]:
-    with running_inbox() as inbox:
-        yield inbox
 
 
 @pytest.fixture
