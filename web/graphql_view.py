@@ -170,6 +170,8 @@ async def read_operation(request: Request) -> dict[str, Any]:
         if media_type.strip().lower() != "application/json":
             raise HTTPException(415, "Send the operation as application/json.")
         operation = decode_json(await request.body(), what="The request body")
+        if isinstance(operation, list):
+            raise HTTPException(400, "Batching is not supported: send one operation.")
         if not isinstance(operation, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
     for name, types in FIELD_TYPES.items():
@@ -194,13 +196,10 @@ FIELD_TYPE_NAMES = {
 
 def decode_json(data: str | bytes, *, what: str) -> Any:
     try:
-        value = json.loads(data)
+        return json.loads(data)
     except (ValueError, RecursionError):
         # JSONDecodeError and UnicodeDecodeError are ValueErrors.
         raise HTTPException(400, f"{what} is not valid JSON.") from None
-    if isinstance(value, list):
-        raise HTTPException(400, "Batching is not supported: send one operation.")
-    return value
 
 
 def is_graphiql_page(scope: Scope) -> bool:

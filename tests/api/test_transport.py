@@ -483,6 +483,16 @@ def test_query_over_get_with_key_answers_data(
     assert response.json() == {"data": {"__typename": "Query"}}
 
 
+@pytest.mark.parametrize("variables", ["[1]", "{", "7"])
+def test_query_over_get_with_variables_not_an_object_is_400_bad_request(
+    client: TestClient, key_headers: dict[str, str], variables: str
+) -> None:
+    params = {"query": TYPENAME, "variables": variables}
+    response = client.get("/graphql", params=params, headers=key_headers)
+    assert_bad_request(response)
+    assert "variables" in result_of(response).errors[0]["message"]
+
+
 def test_unknown_path_is_404_not_found_json(
     client: TestClient, key_headers: dict[str, str]
 ) -> None:
