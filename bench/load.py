@@ -206,16 +206,24 @@ class Harness:
         )
 
     def rounds(
-        self, title: str, items: list[tuple[str, Server, str, int]], seconds: int
+        self,
+        title: str,
+        items: list[tuple[str, Server, str, int]],
+        seconds: int,
+        *,
+        before_run: Callable[[], None] | None = None,
     ) -> dict[str, list[Run]]:
         """Warm each item up, then run them in turn, `runs` times (interleaved,
-        so that pairs of items can be compared run by run)."""
+        so that pairs of items can be compared run by run); `before_run` is
+        called before each run."""
         say(f"\n== {title}")
         for label, server, script, connections in items:
             self.warm_up(label, server, script, connections)
         results: dict[str, list[Run]] = {label: [] for label, *_ in items}
         for number in range(self.plan.runs):
             for label, server, script, connections in items:
+                if before_run is not None:
+                    before_run()
                 run = self.wrk(
                     f"{label} #{number + 1}", server, script, connections, seconds
                 )

@@ -194,23 +194,19 @@ def run(
         plan.slow_duration,
     )
     figure("signUp", service, login_connections, sign_ups["signUp"])
-    say(f"\n== login, {login_connections} connections")
-    harness.warm_up("login", service, "login.lua", login_connections)
-    logins: list[Run] = []
     login_limits: list[float] = []  # bcrypt's rate right before each run
-    for number in range(plan.runs):
+
+    def measure_bcrypt() -> None:
         time.sleep(LOGINS_SETTLE)  # the logins still in flight finish first
         login_limits.append(bcrypt_rate(password_hash, cores, 2 if plan.quick else 4))
         say(f"  bcrypt now: {login_limits[-1]:.2f} checks/s")
-        logins.append(
-            harness.wrk(
-                f"login #{number + 1}",
-                service,
-                "login.lua",
-                login_connections,
-                plan.slow_duration,
-            )
-        )
+
+    logins = harness.rounds(
+        f"login, {login_connections} connections",
+        [("login", service, "login.lua", login_connections)],
+        plan.slow_duration,
+        before_run=measure_bcrypt,
+    )["login"]
     figure("login", service, login_connections, logins)
     loaded = harness.under_login(service, [32, 1])
     for connections in (32, 1):
@@ -256,7 +252,7 @@ def run(
             c32["me baseline sql strawberry c32"], c32["me baseline sql c32"]
         )
     )
-    ratios.append(login_ratio(logins, login_limits, cores))
+    ratios.append(login_ratio(logins, login_limits, cores, login_connections))
     ratios.append(under_login_ratio(loaded, login_connections))
     for users in big_services:
         ratios.append(size_ratio(c1, c32, human_count(users), small.label))
