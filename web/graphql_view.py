@@ -174,23 +174,18 @@ async def read_operation(request: Request) -> dict[str, Any]:
             raise HTTPException(400, "Batching is not supported: send one operation.")
         if not isinstance(operation, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
-    for name, types in FIELD_TYPES.items():
+    for name, (types, what) in FIELDS.items():
         if not isinstance(operation.get(name), types):
-            raise HTTPException(400, f"{name} must be {FIELD_TYPE_NAMES[name]}.")
+            raise HTTPException(400, f"{name} must be {what}.")
     return operation
 
 
-FIELD_TYPES: dict[str, Any] = {
-    "query": str | None,
-    "variables": dict | None,
-    "operationName": str | None,
-    "extensions": dict | None,
-}
-FIELD_TYPE_NAMES = {
-    "query": "a string",
-    "variables": "an object or null",
-    "operationName": "a string or null",
-    "extensions": "an object or null",
+# Each field of an operation: the types it may have, and how a refusal says so.
+FIELDS: dict[str, tuple[Any, str]] = {
+    "query": (str | None, "a string"),
+    "variables": (dict | None, "an object or null"),
+    "operationName": (str | None, "a string or null"),
+    "extensions": (dict | None, "an object or null"),
 }
 
 
