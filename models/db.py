@@ -213,7 +213,12 @@ def close_idle_connections() -> None:
 
 
 def migrate() -> list[str]:
-    """Apply pending migrations; safe when several processes start at once."""
+    """Apply pending migrations; safe when several processes start at once.
+
+    They run without the requests' statement timeout: a migration may rightly
+    take longer (an index built over a large table, or the catalog reads of
+    Peewee's migrator on a server with many schemas), and so may the wait for
+    another process's migration to finish."""
     with _migration_lock():
         applied: list[str] = Runner(database.obj, directory=str(MIGRATIONS)).up()
         return applied
@@ -235,6 +240,7 @@ def _migration_lock() -> Iterator[None]:
             yield
     elif isinstance(db, PostgresqlDatabase):
         with db.atomic():
+            db.execute_sql("SET LOCAL statement_timeout = 0")  # type: ignore[no-untyped-call]
             db.execute_sql(  # type: ignore[no-untyped-call]
                 "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,)
             )

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
+import psycopg
 import pytest
 from peewee import SQL, Database, Model, PostgresqlDatabase, Table
 from playhouse.migrations import Runner
@@ -26,6 +27,7 @@ import models
 from app import create_app
 from auth.passwords import hash_password
 from models.db import (
+    MIGRATION_LOCK_ID,
     MIGRATIONS,
     BaseModel,
     as_db,
@@ -38,7 +40,7 @@ from models.db import (
 from models.tenant import Tenant
 from models.user import User
 from settings import Settings
-from tests.conftest import Api, make_environ
+from tests.conftest import ON_POSTGRES, Api, make_environ
 from tests.servers import APP_DIR, CLI_SECONDS, process_environ
 
 HISTORY_TABLE = "schema_migration"
@@ -74,10 +76,6 @@ def migration_names() -> list[str]:
 
 def describe(db: Database, tables: list[str]) -> Schema:
     """Columns (type, null, primary key), foreign keys and indexes of `tables`."""
-    if isinstance(db, PostgresqlDatabase):
-        # information_schema's views are slow on a busy server; the service's
-        # own statement timeout is not what this test is about.
-        db.execute_sql("SET statement_timeout = 0")  # type: ignore[no-untyped-call]
     schema: Schema = {}
     for table in tables:
         columns = {
@@ -100,6 +98,17 @@ def describe(db: Database, tables: list[str]) -> Schema:
     return schema
 
 
+def open_unhurried(url: str) -> Database:
+    """The database at `url`, its statement timeout lifted on this thread's
+    connection: Peewee reads foreign keys from information_schema, whose views
+    slow down as the suite's schemas pile up on the server, and the service's
+    timeout is not what these tests are about."""
+    db = open_database(url)
+    if isinstance(db, PostgresqlDatabase):
+        db.execute_sql("SET statement_timeout = 0")  # type: ignore[no-untyped-call]
+    return db
+
+
 @pytest.fixture
 def migrated_url(tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database; closed again after the test."""
@@ -110,7 +119,7 @@ def migrated_url(tmp_path: Path) -> Iterator[str]:
 def test_migrations_from_empty_leave_no_difference_to_the_models(
     migrated_url: str,
 ) -> None:
-    db = open_database(migrated_url)
+    db = open_unhurried(migrated_url)
     assert db.get_tables() == []
     migrate()
     difference = diff_models(db, all_models())
@@ -121,11 +130,11 @@ def test_migrated_columns_keys_and_indexes_equal_those_the_models_create(
     migrated_url: str, tmp_path: Path
 ) -> None:
     tables = [model._meta.table_name for model in all_models()]
-    open_database(make_environ(tmp_path / "models")["USER_SERVICE_DATABASE_URL"])
+    open_unhurried(make_environ(tmp_path / "models")["USER_SERVICE_DATABASE_URL"])
     database.create_tables(all_models())
     expected = describe(database.obj, tables)
     close_database()
-    open_database(migrated_url)
+    open_unhurried(migrated_url)
     migrate()
     assert describe(database.obj, tables) == expected
 
@@ -133,7 +142,7 @@ def test_migrated_columns_keys_and_indexes_equal_those_the_models_create(
 def test_migrate_applies_every_migration_once_and_nothing_the_second_time(
     migrated_url: str,
 ) -> None:
-    db = open_database(migrated_url)
+    db = open_unhurried(migrated_url)
     assert migrate() == migration_names()
     assert migrate() == []
     assert diff_models(db, all_models()).create_tables == []
@@ -175,7 +184,7 @@ def test_four_migrate_commands_at_once_all_succeed_and_apply_each_migration_once
     )
     assert applied == Counter(migration_names()), outputs
 
-    db = open_database(environ["USER_SERVICE_DATABASE_URL"])
+    db = open_unhurried(environ["USER_SERVICE_DATABASE_URL"])
     try:
         history_table = Table(HISTORY_TABLE).bind(db)
         history = [row["name"] for row in history_table.select().order_by(SQL("name"))]
@@ -185,6 +194,43 @@ def test_four_migrate_commands_at_once_all_succeed_and_apply_each_migration_once
         assert not diff_models(db, all_models())
     finally:
         close_database()
+
+
+WAITING_FOR_THE_LOCK = (
+    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+)
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's statement timeout")
+def test_migrate_outwaits_the_statement_timeout_behind_another_migration(
+    tmp_path: Path,
+) -> None:
+    environ = make_environ(tmp_path, USER_SERVICE_DATABASE_TIMEOUT="1")
+    url = environ["USER_SERVICE_DATABASE_URL"]
+    with psycopg.connect(url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        migrator = subprocess.Popen(
+            [sys.executable, "server.py", "migrate"],
+            cwd=APP_DIR,
+            env=process_environ(environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + CLI_SECONDS
+            while not other.execute(WAITING_FOR_THE_LOCK).fetchone():
+                assert migrator.poll() is None, migrator.communicate()
+                assert time.monotonic() < deadline, "the migrator never waited"
+                time.sleep(0.1)
+            time.sleep(2.5)  # waiting, past its timeout of 1 s
+            assert migrator.poll() is None, migrator.communicate()
+        finally:
+            other.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+        stdout, stderr = migrator.communicate(timeout=CLI_SECONDS)
+    assert migrator.returncode == 0, (stdout, stderr)
+    last_line = stdout.strip().splitlines()[-1]
+    assert last_line.startswith(f"applied {len(migration_names())} migration(s)")
 
 
 # ---- 0007: email keys folded (NFKC + casefold) instead of lower-cased
@@ -239,7 +285,7 @@ def test_accounts_one_under_folded_keys_are_reported_kept_and_still_log_in(
     the folded key, a later one keeps its own spellings, and the operator is
     told. Nothing is merged or dropped."""
     settings = Settings.from_env(make_environ(tmp_path))
-    open_database(settings.database_url)
+    open_unhurried(settings.database_url)
     migrate_up_to("0006_email_tokens")
     dev = Tenant.create(name="dev")
     add_account(dev, FINAL_SIGMA, "Older-pw1!", age_days=2)
@@ -302,7 +348,7 @@ def test_accounts_one_under_folded_keys_are_reported_kept_and_still_log_in(
 def test_folded_email_keys_go_back_to_lower_case_when_migrated_down(
     migrated_url: str,
 ) -> None:
-    db = open_database(migrated_url)
+    db = open_unhurried(migrated_url)
     migrate_up_to("0006_email_tokens")
     dev = Tenant.create(name="dev")
     add_account(dev, FINAL_SIGMA, "Older-pw1!", age_days=2)
@@ -325,7 +371,7 @@ def test_existing_audit_events_get_distinct_random_ids_and_keep_their_order(
     tmp_path: Path,
 ) -> None:
     settings = Settings.from_env(make_environ(tmp_path))
-    open_database(settings.database_url)
+    open_unhurried(settings.database_url)
     migrate_up_to("0007_folded_email_keys")
     dev = Tenant.create(name="dev")
     add_account(dev, "boss@x.io", "Boss-pw1!", age_days=1)
