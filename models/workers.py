@@ -104,7 +104,7 @@ async def run(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
             return cast(T, await future)
     except TimeoutError:
         job.abort()
-        OUTAGE.failed("no answer within the deadline")
+        OUTAGE.failed(f"no answer within the deadline: {job.describe()}")
         raise ServiceUnavailable() from None
 
 
@@ -134,13 +134,15 @@ class _Job:
     server costs one failed request, not one per thread.
     """
 
-    def __init__(self, call: Callable[[], Any]) -> None:
+    def __init__(self, call: "functools.partial[Any]") -> None:
         self.call = call
+        self.started: float | None = None
         self._lock = threading.Lock()
         self._connection: Any = None
         self._aborted = False
 
     def __call__(self) -> Any:
+        self.started = time.monotonic()
         _workers.running.add(self)
         broken = False
         try:
@@ -162,6 +164,14 @@ class _Job:
             self._finish(broken=broken)
         OUTAGE.answered()
         return result
+
+    def describe(self) -> str:
+        """Which call, and whether it ran or waited for a thread (for the log)."""
+        fn = self.call.func
+        name = f"{fn.__module__}.{getattr(fn, '__qualname__', fn)}"
+        if self.started is None:
+            return f"{name} waited for a database thread"
+        return f"{name} ran {time.monotonic() - self.started:.1f} s"
 
     def abort(self) -> None:
         """Cut the connection this job waits on (called from the event loop)."""
