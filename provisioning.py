@@ -1,6 +1,8 @@
 """Tenants, API keys and first admins, as operators and start-up create them."""
 
 import contextlib
+import functools
+from collections.abc import Callable
 
 from peewee import IntegrityError
 
@@ -33,6 +35,8 @@ from validation.relying_party import check_relying_party
 from webhooks.signing import new_secret
 
 DEV_TENANT = "dev"
+# Records an audit event: called as audit(action, detail=...).
+Audit = Callable[..., object]
 
 
 def ensure_dev_tenant(api_key: str) -> None:
@@ -274,11 +278,15 @@ def add_identity_provider(
     client_secret: str | None,
     redirect_uris: list[str],
     allow_sign_up: bool,
+    audit: Audit | None = None,
 ) -> IdentityProvider:
     """Register a tenant's OpenID Connect provider; its secret is sealed at rest.
+    `audit` records the event in the same transaction (by default with no
+    actor: an operator's command).
 
     Raises ProviderExists when the tenant has one of this name already.
     """
+    record = audit or functools.partial(AuditEvent.record, tenant)
     sealed = seal(client_secret, key=str(settings.data_key)) if client_secret else None
     with database.atomic():
         provider = IdentityProvider.add(
@@ -290,19 +298,20 @@ def add_identity_provider(
             redirect_uris=redirect_uris,
             allow_sign_up=allow_sign_up,
         )
-        AuditEvent.record(
-            tenant, Action.IDENTITY_PROVIDER_ADDED, detail=f"{name} ({issuer})"
-        )
+        record(Action.IDENTITY_PROVIDER_ADDED, detail=f"{name} ({issuer})")
     return provider
 
 
-def remove_identity_provider(provider_id: str) -> IdentityProvider | None:
-    """Remove a provider; its pending logins and linked identities go with it."""
+def remove_identity_provider(
+    provider_id: str, *, tenant: Tenant | None = None, audit: Audit | None = None
+) -> IdentityProvider | None:
+    """Remove a provider (of `tenant` only, when given); its pending logins and
+    linked identities go with it. None when there is no such provider."""
     with database.atomic():
-        provider = IdentityProvider.remove(provider_id)
+        provider = IdentityProvider.remove(provider_id, tenant=tenant)
         if provider is not None:
-            AuditEvent.record(
-                provider.tenant_id,
+            record = audit or functools.partial(AuditEvent.record, provider.tenant_id)
+            record(
                 Action.IDENTITY_PROVIDER_REMOVED,
                 detail=f"{provider.name} ({provider.issuer})",
             )

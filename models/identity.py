@@ -103,14 +103,18 @@ class IdentityProvider(BaseModel):
         return cls.get_or_none((cls.tenant == tenant) & (cls.id == wanted))
 
     @classmethod
-    def remove(cls, provider_id: str) -> Self | None:
-        """Delete a provider (its logins and links go with it); None if unknown."""
+    def remove(
+        cls, provider_id: str, *, tenant: Tenant | UUID | None = None
+    ) -> Self | None:
+        """Delete a provider (its logins and links go with it), of `tenant` only
+        when given; None if unknown (or another tenant's)."""
         try:
             wanted = UUID(provider_id)
         except ValueError:
             return None
+        owned = cls.tenant == tenant if tenant is not None else True
         with database.atomic():
-            provider = cls.get_or_none(cls.id == wanted)
+            provider = cls.get_or_none((cls.id == wanted) & owned)
             if provider is not None:
                 provider.delete_instance()
         return provider

@@ -2,16 +2,17 @@
 providers, managed by holders of `identity-providers:manage` (operators use
 `idp add | list | remove`). The client secret is sealed with the data key."""
 
+import functools
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import strawberry
 from strawberry import Info
 
+import provisioning
 from auth.permissions import SERVICE_PERMISSIONS
-from auth.sealing import seal
 from errors import BadUserInput, Forbidden, NotFound, Unauthenticated, raises
-from models import Action, IdentityProvider, ProviderExists, database
+from models import IdentityProvider, ProviderExists, User
 from models.workers import run
 from resolvers.roles import ensure_holds
 from schema.context import Context
@@ -32,29 +33,24 @@ async def add_identity_provider(
     # only a holder of every service permission may name one.
     await ensure_holds(context, SERVICE_PERMISSIONS)  # Forbidden
     check_provider(input, production=context.settings.is_production)  # BadUserInput
-    secret = input.client_secret
-    sealed = seal(secret, key=str(context.settings.data_key)) if secret else None
-    provider = await run(register, context, input, sealed)
-    await context.record(
-        Action.IDENTITY_PROVIDER_ADDED,
-        actor=actor,
-        detail=f"{provider.name} ({provider.issuer})",
-    )
+    provider = await run(register, context, actor, input)
     return IdentityProviderType.from_row(provider)
 
 
 def register(
-    context: Context, input: AddIdentityProviderInput, sealed: str | None
+    context: Context, actor: User, input: AddIdentityProviderInput
 ) -> IdentityProvider:
     try:
-        return IdentityProvider.add(
+        return provisioning.add_identity_provider(
+            context.settings,
             context.tenant,
             name=input.name,
             issuer=input.issuer,
             client_id=input.client_id,
-            sealed_client_secret=sealed,
+            client_secret=input.client_secret,
             redirect_uris=input.redirect_uris,
             allow_sign_up=input.allow_sign_up,
+            audit=functools.partial(context.audit, actor=actor),
         )
     except ProviderExists:
         raise BadUserInput(
@@ -71,23 +67,15 @@ async def remove_identity_provider(
 ) -> bool:
     context = info.context
     actor = context.require_user()
-    removed = await run(remove, context, provider)
-    await context.record(
-        Action.IDENTITY_PROVIDER_REMOVED,
-        actor=actor,
-        detail=f"{removed.name} ({removed.issuer})",
+    removed = await run(
+        provisioning.remove_identity_provider,
+        provider,
+        tenant=context.tenant,
+        audit=functools.partial(context.audit, actor=actor),
     )
+    if removed is None:
+        raise NotFound("The tenant has no such identity provider.")
     return True
-
-
-def remove(context: Context, provider_id: str) -> IdentityProvider:
-    """Remove the tenant's provider; its logins and linked identities go too."""
-    with database.atomic():
-        provider = IdentityProvider.in_tenant(context.tenant, provider_id)
-        if provider is None:
-            raise NotFound("The tenant has no such identity provider.")
-        provider.delete_instance()
-    return provider
 
 
 def check_provider(input: AddIdentityProviderInput, *, production: bool) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from auth.sealing import unseal
-from models import AuditEvent, IdentityProvider
+from models import AuditEvent, IdentityProvider, User
 from tests.api.test_external_login import COMPLETE, START
 from tests.conftest import DATA_KEY, Api, Result
 from tests.identity_providers import (
@@ -49,8 +49,10 @@ def test_an_admin_adds_a_provider_whose_secret_is_sealed(admin_api: Api) -> None
     assert row.sealed_client_secret is not None
     assert SECRET not in row.sealed_client_secret
     assert unseal(row.sealed_client_secret, keys=[DATA_KEY]) == SECRET
-    actions = [event.action for event in AuditEvent.select()]
-    assert "IDENTITY_PROVIDER_ADDED" in actions
+    [event] = AuditEvent.select().where(AuditEvent.action == "IDENTITY_PROVIDER_ADDED")
+    assert event.actor_id == str(User.get(User.email == BOSS).id)
+    assert event.detail == "Acme SSO (https://idp.example.com/realms/acme)"
+    assert event.request_id
 
 
 def test_a_user_without_the_permission_is_forbidden(admin_api: Api) -> None:
@@ -134,9 +136,15 @@ def test_remove_takes_only_the_tenants_own_provider(admin_api: Api, api: Api) ->
     other = api.tenant("other", admin=("root@other.io", "s3cret-Pw!"))
     foreign = other.gql(REMOVE, {"id": added["id"]}, token=other.token("root@other.io"))
     assert foreign.error_code == "NOT_FOUND"
+    assert IdentityProvider.select().count() == 1
     assert admin_api.gql(REMOVE, {"id": added["id"]}, token=token).ok() == {
         "removeIdentityProvider": True
     }
+    [event] = AuditEvent.select().where(
+        AuditEvent.action == "IDENTITY_PROVIDER_REMOVED"
+    )
+    assert event.actor_id == str(User.get(User.email == BOSS).id)
+    assert event.tenant.name == "acme"
     assert admin_api.gql(REMOVE, {"id": added["id"]}, token=token).error_code == (
         "NOT_FOUND"
     )
