@@ -16,7 +16,13 @@ from joserfc.jwk import RSAKey
 
 from auth.oidc import KEYS_REFRESH_SECONDS
 from models import ExternalIdentity
-from tests.api.test_external_login import COMPLETE, START, register
+from tests.api.test_external_login import (
+    COMPLETE,
+    START,
+    START_LINK,
+    identities,
+    register,
+)
 from tests.conftest import Api, Result, make_environ
 from tests.identity_providers import (
     APP_CALLBACK,
@@ -283,3 +289,27 @@ def test_a_token_endpoint_that_refuses_or_fails_answers_a_contract_error(
     result = attempt(api, hostile, lambda claims: claims)
     assert result.error_code == code, result.body
     assert ExternalIdentity.select().count() == 0
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["not an email", "ann@x.io\x00", "a" * 300 + "@x.io", ["ann@x.io"]],
+    ids=["no-at", "nul", "too-long", "list"],
+)
+def test_a_link_keeps_the_providers_email_only_when_it_is_valid(
+    api: Api, hostile: HostileIssuer, email: object
+) -> None:
+    """A provider's word on an email is shown with the link and may be searched
+    by: what the service would never accept as an email is not stored."""
+    provider = register(api, hostile.url)
+    token = api.user("kim@x.io")
+    started = api.gql(
+        START_LINK, {"provider": provider, "uri": APP_CALLBACK}, token=token
+    ).ok()
+    sent = query_of(started["startExternalLink"]["authorizationUrl"])
+    claims = hostile.good_claims(client_id=CONFIDENTIAL, nonce=sent["nonce"])
+    hostile.claims = {**claims, "email": email}
+    api.gql(COMPLETE, {"code": "any-code", "state": sent["state"]}, token=token).ok()
+    assert identities(api, token) == [
+        {"provider": {"name": "Corp SSO"}, "subject": "hostile-subject", "email": None}
+    ]
