@@ -227,6 +227,14 @@ def legacy_key(email: str) -> str:
     return email.lower().replace("@", " ")
 
 
+# The row locks that serialize changes: they exclude each other, but not the
+# key-share lock that inserting a row which refers to the locked one takes.
+# FOR UPDATE would: two transactions that each stored a role grant (or a
+# session, a passkey…) of an account, then locked it, deadlocked. Peewee takes
+# the clause as a string (its stubs admit only a bool).
+ROW_LOCK: Any = "FOR NO KEY UPDATE"
+
+
 def lock_tenant(tenant_id: UUID) -> None:
     """Serialize the changes of who may manage a tenant's roles, so racing
     demotions, revocations and deletions see each other.
@@ -234,7 +242,8 @@ def lock_tenant(tenant_id: UUID) -> None:
     On SQLite the write lock that the UPDATE takes already serializes them.
     """
     if database.for_update:
-        Tenant.select(Tenant.id).where(Tenant.id == tenant_id).for_update().execute()
+        query = Tenant.select(Tenant.id).where(Tenant.id == tenant_id)
+        query.for_update(ROW_LOCK).execute()
 
 
 def lock_account(user_id: UUID) -> None:
@@ -244,7 +253,7 @@ def lock_account(user_id: UUID) -> None:
     On SQLite the write lock of the transaction already serializes them.
     """
     if database.for_update:
-        User.select(User.id).where(User.id == user_id).for_update().execute()
+        User.select(User.id).where(User.id == user_id).for_update(ROW_LOCK).execute()
 
 
 # An active account that holds roles:manage: an ADMIN, or through a role held

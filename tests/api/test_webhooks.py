@@ -6,6 +6,7 @@ in order per user, and to its own tenant's endpoints only."""
 import json
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.api.test_recovery import mail_environ
 from tests.api.test_roles import ADD, DEFINE_GROUP, DEFINE_ROLE, GRANT
 from tests.conftest import PASSWORD, Api
 from tests.mail_server import Inbox
+from tests.races import at_once
 from tests.test_readme import code_blocks, section
 from tests.webhook_receiver import Received, Receiver, running_receiver
 
@@ -265,6 +267,32 @@ def test_events_of_one_user_wait_for_the_earlier_one(
     assert cities == [None] * 5 + ["A", "B", "C"]
     ids = [one.id for one in arrived]
     assert ids[:5] == [ids[0]] * 5
+
+
+def test_events_of_racing_grants_each_see_every_change_committed_before_them(
+    admin_api: Api, settings: Settings, receiver: Receiver
+) -> None:
+    """Grants touch no row of the account, so nothing else makes them wait:
+    the account is locked when an event is stored, and each event, read after
+    the lock, holds every grant that committed before it."""
+    boss = admin_api.token(BOSS)
+    admin_api.sign_up(ANN).ok()
+    names = [f"role-{n}" for n in range(8)]
+    for name in names:
+        role = {"name": name, "permissions": ["reports:read"]}
+        admin_api.gql(DEFINE_ROLE, role, token=boss).ok()
+    register(settings, "acme", receiver.url, "user.roles_changed")
+    grants = at_once(
+        [
+            partial(admin_api.gql, GRANT, {"e": ANN, "r": name}, token=boss)
+            for name in names
+        ]
+    )
+    assert [grant.error_code for grant in grants] == [None] * len(names)
+    events = WebhookEvent.select().order_by(WebhookEvent.id)
+    held = [json.loads(event.body)["data"]["user"]["roles"] for event in events]
+    # USER, then one more granted role in each event: in the order they commit.
+    assert [len(roles) for roles in held] == list(range(2, len(names) + 2)), held
 
 
 def test_a_redirect_is_not_followed_but_retried(
