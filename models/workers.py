@@ -158,7 +158,7 @@ class _Job:
             if not is_unavailable(error):
                 raise
             broken = True
-            OUTAGE.failed(type(error).__name__)
+            OUTAGE.failed(f"{type(error).__name__}: {self.describe()}")
             raise ServiceUnavailable() from error
         finally:
             self._finish(broken=broken)
@@ -166,12 +166,12 @@ class _Job:
         return result
 
     def describe(self) -> str:
-        """Which call, and whether it ran or waited for a thread (for the log)."""
+        """Which call, and how long it had run (for the log)."""
         fn = self.call.func
         name = f"{fn.__module__}.{getattr(fn, '__qualname__', fn)}"
         if self.started is None:
-            return f"{name} waited for a database thread"
-        return f"{name} ran {time.monotonic() - self.started:.1f} s"
+            return f"{name} before it started (no database thread was free)"
+        return f"{name} after {time.monotonic() - self.started:.1f} s"
 
     def abort(self) -> None:
         """Cut the connection this job waits on (called from the event loop)."""
