@@ -112,9 +112,11 @@ class IdentityProvider(BaseModel):
             wanted = UUID(provider_id)
         except ValueError:
             return None
-        owned = cls.tenant == tenant if tenant is not None else True
+        query = cls.select().where(cls.id == wanted)
+        if tenant is not None:
+            query = query.where(cls.tenant == tenant)
         with database.atomic():
-            provider = cls.get_or_none((cls.id == wanted) & owned)
+            provider = query.get_or_none()
             if provider is not None:
                 provider.delete_instance()
         return provider
