@@ -45,6 +45,8 @@ SQLITE_UNAVAILABLE = (
 )
 # Any number: it only has to be the same for every process that migrates.
 MIGRATION_LOCK_ID = 7_301_001
+# A deadline all the same: a frozen server never hangs `migrate` or a start.
+MIGRATION_TIMEOUT = "30min"
 
 
 class BaseModel(Model):
@@ -215,10 +217,10 @@ def close_idle_connections() -> None:
 def migrate() -> list[str]:
     """Apply pending migrations; safe when several processes start at once.
 
-    They run without the requests' statement timeout: a migration may rightly
-    take longer (an index built over a large table, or the catalog reads of
-    Peewee's migrator on a server with many schemas), and so may the wait for
-    another process's migration to finish."""
+    On PostgreSQL their statements may take up to MIGRATION_TIMEOUT, not the
+    requests' few seconds: a migration may rightly take longer (an index built
+    over a large table, or the catalog reads of Peewee's migrator on a server
+    with many schemas), and so may the wait for another process's migration."""
     with _migration_lock():
         applied: list[str] = Runner(database.obj, directory=str(MIGRATIONS)).up()
         return applied
@@ -240,7 +242,9 @@ def _migration_lock() -> Iterator[None]:
             yield
     elif isinstance(db, PostgresqlDatabase):
         with db.atomic():
-            db.execute_sql("SET LOCAL statement_timeout = 0")  # type: ignore[no-untyped-call]
+            db.execute_sql(  # type: ignore[no-untyped-call]
+                f"SET LOCAL statement_timeout = '{MIGRATION_TIMEOUT}'"
+            )
             db.execute_sql(  # type: ignore[no-untyped-call]
                 "SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,)
             )
